@@ -301,3 +301,9 @@ def check_function(
     if not hidden:
         passed(f"{label} matches the reference on {len(cases)} case{'s' if len(cases) != 1 else ''}")
     return len(cases)
+
+
+# Checks for nn.Modules live in their own room; they are part of this module's face.
+from .module_checks import check_module, check_output_shape, check_param_count, check_requires_grad, count_parameters  # noqa: E402
+
+__all__ += ["check_module", "check_output_shape", "check_param_count", "check_requires_grad", "count_parameters"]

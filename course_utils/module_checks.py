@@ -1,0 +1,101 @@
+"""Checks for exercises that build ``nn.Module``s: type, structure, parameter counts, ``requires_grad``.
+
+Re-exported by :mod:`course_utils.checks`, so a notebook writes
+``checks.check_param_count(model, 1_234)``. Each check prints nothing on
+success (the caller decides what to celebrate) and raises
+:class:`~course_utils.errors.CheckFailed` with one readable sentence otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .checks import _fail, call_learner, Case, describe
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+def check_module(module: Any, expected_type: type | None = None, name: str = "model", *, hint: str | None = None) -> None:
+    """Fail unless ``module`` is an ``nn.Module`` (of ``expected_type`` when given).
+
+    Example:
+        >>> check_module(MixedPool2d(2), nn.Module, "MixedPool2d(2)")
+    """
+    from torch import nn
+
+    if isinstance(module, type) and issubclass(module, nn.Module):
+        _fail(f"{name} is the class {module.__name__}, not a module: create one with {module.__name__}(...).", hint)
+    if not isinstance(module, nn.Module):
+        _fail(f"{name} should be an nn.Module, but it is {describe(module)}.", hint)
+    if expected_type is not None and not isinstance(module, expected_type):
+        _fail(f"{name} should be a {expected_type.__name__}, but it is a {type(module).__name__}.", hint)
+
+
+def count_parameters(module: "nn.Module", *, trainable_only: bool = False) -> int:
+    """The number of scalar parameters in ``module`` (shared tensors counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for p in module.parameters():
+        if id(p) in seen or (trainable_only and not p.requires_grad):
+            continue
+        seen.add(id(p))
+        total += p.numel()
+    return total
+
+
+def check_param_count(
+    module: Any, expected: int, name: str = "model", *, trainable_only: bool = False, hint: str | None = None
+) -> None:
+    """Fail unless ``module`` has exactly ``expected`` (trainable) parameters.
+
+    The message lists the parameter tensors so a learner sees which layer is off.
+    """
+    check_module(module, None, name, hint=hint)
+    got = count_parameters(module, trainable_only=trainable_only)
+    if got != expected:
+        kind = "trainable parameters" if trainable_only else "parameters"
+        shapes = ", ".join(f"{n}: {tuple(p.shape)}" for n, p in list(module.named_parameters())[:8])
+        more = "" if len(list(module.parameters())) <= 8 else ", ..."
+        _fail(f"{name} has {got:,} {kind}, expected {expected:,} (its tensors: {shapes or 'none'}{more}).", hint)
+
+
+def check_requires_grad(value: Any, expected: bool, name: str = "result", *, hint: str | None = None) -> None:
+    """Fail unless a tensor (or every parameter of a module) has ``requires_grad == expected``."""
+    import torch
+    from torch import nn
+
+    if isinstance(value, nn.Module):
+        wrong = [n for n, p in value.named_parameters() if p.requires_grad != expected]
+        if wrong:
+            state = "trainable" if not expected else "frozen"
+            _fail(f"{len(wrong)} parameter tensors of {name} are still {state}, e.g. {', '.join(wrong[:3])}.", hint)
+        return
+    if not isinstance(value, torch.Tensor):
+        _fail(f"{name} should be a tensor or a module, but it is {describe(value)}.", hint)
+    if value.requires_grad != expected:
+        detail = "it does not track gradients" if expected else "it still tracks gradients (use .detach() or torch.no_grad())"
+        _fail(f"{name} should have requires_grad={expected}, but {detail}.", hint)
+
+
+def check_output_shape(
+    module: Any, input_shape: Sequence[int], expected: Sequence[int], name: str = "model", *, hint: str | None = None
+) -> "torch.Tensor":
+    """Run ``module`` on a zero input of ``input_shape`` and check the output shape.
+
+    A layer that raises (a Linear with the wrong ``in_features``, say) is
+    reported in one sentence. Returns the output for further checks.
+    """
+    import torch
+
+    check_module(module, None, name, hint=hint)
+    x = torch.zeros(*input_shape)
+    with torch.no_grad():
+        out = call_learner(module, Case(args=(x,)), name)
+    if not isinstance(out, torch.Tensor):
+        _fail(f"{name} should return a tensor, but it returned {describe(out)}.", hint)
+    if tuple(out.shape) != tuple(expected):
+        _fail(f"{name} maps an input of shape {tuple(input_shape)} to {tuple(out.shape)}, expected {tuple(expected)}.", hint)
+    return out

@@ -1,0 +1,64 @@
+"""course_utils.checks for modules: type, parameter counts, requires_grad, output shapes."""
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils import checks
+from course_utils.errors import CheckFailed
+
+
+def test_check_module_accepts_instances_and_names_classes():
+    checks.check_module(nn.Conv2d(1, 1, 3), nn.Conv2d)
+    with pytest.raises(CheckFailed, match="is the class Conv2d, not a module"):
+        checks.check_module(nn.Conv2d)
+    with pytest.raises(CheckFailed, match="should be a Conv2d, but it is a Linear"):
+        checks.check_module(nn.Linear(2, 2), nn.Conv2d)
+    with pytest.raises(CheckFailed, match="should be an nn.Module"):
+        checks.check_module(lambda x: x)
+
+
+def test_param_count_matches_pytorch_and_reports_tensors():
+    conv = nn.Conv2d(3, 8, 3)
+    expected = sum(p.numel() for p in conv.parameters())
+    assert checks.count_parameters(conv) == expected == 3 * 8 * 9 + 8
+    checks.check_param_count(conv, expected)
+    with pytest.raises(CheckFailed, match=r"has 224 parameters, expected 216 .*weight: \(8, 3, 3, 3\)"):
+        checks.check_param_count(conv, 216)
+
+
+def test_shared_parameters_are_counted_once():
+    layer = nn.Linear(4, 4)
+    model = nn.Sequential(layer, nn.ReLU(), layer)
+    assert checks.count_parameters(model) == 20
+
+
+def test_trainable_only_counts_unfrozen_parameters():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    for p in model[0].parameters():
+        p.requires_grad_(False)
+    checks.check_param_count(model, 10, trainable_only=True)
+    with pytest.raises(CheckFailed, match="trainable parameters"):
+        checks.check_param_count(model, 30, trainable_only=True)
+
+
+def test_requires_grad_on_tensors_and_modules():
+    checks.check_requires_grad(torch.ones(2, requires_grad=True), True)
+    with pytest.raises(CheckFailed, match="still tracks gradients"):
+        checks.check_requires_grad(torch.ones(2, requires_grad=True), False)
+    model = nn.Linear(2, 2)
+    with pytest.raises(CheckFailed, match="2 parameter tensors of model are still trainable"):
+        checks.check_requires_grad(model, False, "model")
+    model.requires_grad_(False)
+    checks.check_requires_grad(model, False, "model")
+
+
+def test_output_shape_and_broken_layers():
+    good = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+    out = checks.check_output_shape(good, (2, 3, 8, 8), (2, 10))
+    assert out.shape == (2, 10)
+    with pytest.raises(CheckFailed, match=r"maps an input of shape \(2, 3, 8, 8\) to \(2, 10\), expected \(2, 5\)"):
+        checks.check_output_shape(good, (2, 3, 8, 8), (2, 5))
+    broken = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(100, 10))
+    with pytest.raises(CheckFailed, match="your model raised RuntimeError"):
+        checks.check_output_shape(broken, (2, 3, 8, 8), (2, 10))
