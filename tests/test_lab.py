@@ -44,7 +44,10 @@ def test_make_lab_serves_jupyterlab_with_course_kernel_and_widgets(tmp_path):
                 break
             except OSError:
                 time.sleep(0.5)
-        assert status is not None, f"JupyterLab did not answer on /api/status (exit code {proc.poll()})"
+        if status is None:
+                _stop(proc)
+                output = proc.stdout.read() if proc.stdout else ""
+                raise AssertionError(f"JupyterLab did not answer on /api/status (exit code {proc.poll()}):\n{output[-4000:]}")
         specs = _get(f"{base}/api/kernelspecs?token={token}")["kernelspecs"]
         assert "cnn-course" in specs, f"the course kernel is missing: {sorted(specs)}"
         extensions = _get(f"{base}/lab/api/extensions?token={token}")
@@ -56,8 +59,18 @@ def test_make_lab_serves_jupyterlab_with_course_kernel_and_widgets(tmp_path):
         expected = {p.name for p in (ROOT / "notebooks").iterdir() if p.is_dir()}
         assert expected <= listed, f"JupyterLab is not serving notebooks/: it lists {sorted(listed)}"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop `make lab` and the server it started (its whole process group), if still running."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
         try:
             proc.wait(timeout=20)
+            return
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            continue
