@@ -1,13 +1,16 @@
-"""Measured run times of the analysis tools: the LR range test and the analytic receptive field.
+"""Measured run times of the analysis tools: the LR range test, the analytic receptive field, the shape tracer.
 
 Prints one table of measured wall-clock times (median of a few repeats) on this
-machine; nothing is estimated. Runs in well under a minute on two CPU cores.
+machine, and the LR finder's time relative to the same 100 steps written as a
+bare PyTorch loop (its overhead: smoothing, state copies, the restore);
+nothing is estimated. Runs in well under a minute on two CPU cores.
 
     python benchmarks/bench_tools.py
 """
 
 from __future__ import annotations
 
+import copy
 import platform
 import statistics
 import time
@@ -30,9 +33,9 @@ def small_cnn() -> nn.Module:
     )
 
 
-def timed(fn) -> float:
+def timed(fn, repeats: int = REPEATS) -> float:
     times = []
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -43,7 +46,7 @@ def main() -> None:
     import torchvision
 
     torch.manual_seed(0)
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(1)  # one thread: with two, a busy shared machine makes timings swing tenfold
     loader = [(torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,))) for _ in range(10)]  # synthetic
     model = small_cnn()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -54,19 +57,38 @@ def main() -> None:
         result = lr_find(model, loader, optimizer, loss_fn, num_iter=NUM_ITER, end_lr=1.0, diverge_th=1e12)
         assert len(result.lrs) == NUM_ITER
 
+    def run_bare_loop() -> None:
+        # the same NUM_ITER steps and LR ramp written by hand, on a fresh copy (no smoothing, no restore)
+        net = copy.deepcopy(model)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        for i in range(NUM_ITER):
+            x, y = loader[i % len(loader)]
+            for group in opt.param_groups:
+                group["lr"] = 1e-7 * (1.0 / 1e-7) ** (i / (NUM_ITER - 1))
+            opt.zero_grad()
+            loss_fn(net(x), y).backward()
+            opt.step()
+
     resnet18 = torchvision.models.resnet18(weights=None)
+    lr_times, bare_times = [], []
+    for _ in range(REPEATS):  # interleaved, so a busy moment on a shared machine hits both alike
+        lr_times.append(timed(run_lr_find, 1))
+        bare_times.append(timed(run_bare_loop, 1))
+    lr_seconds, bare_seconds = statistics.median(lr_times), statistics.median(bare_times)
     rows = [
-        (f"lr_find, small CNN, {NUM_ITER} iterations, batch {BATCH}x3x32x32", timed(run_lr_find)),
+        (f"lr_find, small CNN, {NUM_ITER} iterations, batch {BATCH}x3x32x32", lr_seconds),
+        (f"bare PyTorch loop, same {NUM_ITER} steps", bare_seconds),
         ("receptive_field, resnet18, input 224", timed(lambda: receptive_field(resnet18, 224))),
         ("trace_shapes, resnet18, input (1, 3, 224, 224)", timed(lambda: trace_shapes(resnet18, (1, 3, 224, 224)))),
     ]
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, median of {REPEATS}")
+          f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}, median of {REPEATS}")
     width = max(len(name) for name, _ in rows)
     print(f"{'task':<{width}}  seconds")
     print("-" * (width + 9))
     for name, seconds in rows:
         print(f"{name:<{width}}  {seconds:7.3f}")
+    print(f"lr_find / bare loop: {lr_seconds / bare_seconds:.3f}")
 
 
 if __name__ == "__main__":

@@ -201,8 +201,31 @@ class Case:
         for i, value in enumerate(self.args):
             label = names[i] if names and i < len(names) else f"argument {i + 1}"
             parts.append(f"{label}: {describe(value)}")
-        parts += [f"{key}={describe(value)}" for key, value in self.kwargs.items()]
+        parts += [f"{key}={_short(value)}" for key, value in self.kwargs.items()]
         return "; ".join(parts) if parts else "no arguments"
+
+
+def _short(value: Any) -> str:
+    """``2`` for settings such as ``stride=2``; a description for tensors and other objects."""
+    if value is None or isinstance(value, (bool, str, numbers.Number)):
+        return repr(value)
+    if isinstance(value, tuple) and len(value) <= 4 and all(isinstance(v, numbers.Number) for v in value):
+        return repr(value)
+    return describe(value)
+
+
+def _learner_line(exc: BaseException) -> str:
+    """``"at line N, `code`; "`` for the last frame of the learner's own code in the traceback, else ``""``."""
+    import os
+    import traceback
+
+    import torch
+
+    skip = tuple(os.path.dirname(m.__file__) + os.sep for m in (torch, numbers) if getattr(m, "__file__", None))
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not os.path.abspath(f.filename).startswith((here, *skip)) and f.line]
+    return f"at line {frames[-1].lineno}, `{frames[-1].line.strip()}`; " if frames else ""
 
 
 def _as_case(case: Any) -> Case:
@@ -243,7 +266,7 @@ def call_learner(fn: Callable, case: Case, name: str, arg_names: Sequence[str] |
         raise
     except Exception as exc:  # the learner's bug, reported in one sentence
         where = "a hidden test input" if hidden else "input"
-        _fail(f"your {name} raised {type(exc).__name__}: {exc} (on {where} {case.describe(arg_names)}).")
+        _fail(f"your {name} raised {type(exc).__name__}: {exc} ({_learner_line(exc)}on {where} {case.describe(arg_names)}).")
 
 
 def check_function(
@@ -304,6 +327,11 @@ def check_function(
 
 
 # Checks for nn.Modules live in their own room; they are part of this module's face.
-from .module_checks import check_module, check_output_shape, check_param_count, check_requires_grad, count_parameters  # noqa: E402
+from .cases import CaseMaker, random_cases  # noqa: E402
+from .module_checks import (  # noqa: E402
+    check_contains, check_layers, check_module, check_output_shape, check_param_count, check_requires_grad,
+    count_parameters,
+)
 
-__all__ += ["check_module", "check_output_shape", "check_param_count", "check_requires_grad", "count_parameters"]
+__all__ += ["CaseMaker", "random_cases", "check_contains", "check_layers", "check_module", "check_output_shape",
+            "check_param_count", "check_requires_grad", "count_parameters"]

@@ -79,7 +79,11 @@ def _first_tensor(value: Any) -> "torch.Tensor | None":
 
 
 class Captured(dict):
-    """Maps each layer name to a list of tensors, one per forward (or backward) pass, oldest first."""
+    """Maps each layer name to a list of tensors, one per call of the layer, oldest first.
+
+    A layer called twice in one forward pass (torchvision's ResNet blocks reuse
+    one ``relu``) adds two tensors per pass.
+    """
 
     def last(self) -> dict[str, "torch.Tensor"]:
         """The most recent tensor of every layer that has one."""

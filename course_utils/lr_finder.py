@@ -85,6 +85,8 @@ class LRFinderResult:
 
     def plot(self, ax: "Axes | None" = None, method: str = "valley") -> "Axes":
         """Loss against learning rate on a log axis, with the suggestion marked. Returns the Axes."""
+        if method not in METHODS:
+            raise CourseError(f"method should be one of {', '.join(METHODS)}, not {method!r}.")
         if ax is None:
             import matplotlib.pyplot as plt
 
@@ -125,6 +127,10 @@ def lr_find(
 ) -> LRFinderResult:
     """Run the LR range test and restore ``model`` and ``optimizer`` bit for bit afterwards.
 
+    Also put back: gradients, train/eval flags and torch's random state, also
+    when the run fails with an exception, so ``lr_find`` followed by ``fit``
+    trains exactly as ``fit`` alone would.
+
     ``loader`` yields ``(inputs, targets)`` batches, e.g. ``(N, C, H, W)`` images
     and ``(N,)`` labels; it is restarted when it runs out. Every param group's
     LR is set to ``start_lr * (end_lr / start_lr) ** (i / (num_iter - 1))`` at
@@ -156,6 +162,8 @@ def lr_find(
     optim_state = copy.deepcopy(optimizer.state_dict())
     grads = {id(p): (None if p.grad is None else p.grad.clone()) for p in model.parameters()}
     modes = {m: m.training for m in model.modules()}
+    cpu_rng = torch.random.get_rng_state()  # dropout and shuffling draw from it; put back so lr_find leaves no trace
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
 
     lrs: list[float] = []
     losses: list[float] = []
@@ -203,4 +211,7 @@ def lr_find(
             p.grad = grads.get(id(p))
         for m, flag in modes.items():
             m.training = flag
+        torch.random.set_rng_state(cpu_rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
     return LRFinderResult(lrs, losses, raw)

@@ -1,4 +1,4 @@
-"""Checks for exercises that build ``nn.Module``s: type, structure, parameter counts, ``requires_grad``.
+"""Checks for exercises that build ``nn.Module``s: type, layers, parameter counts, ``requires_grad``, output shape.
 
 Re-exported by :mod:`course_utils.checks`, so a notebook writes
 ``checks.check_param_count(model, 1_234)``. Each check prints nothing on
@@ -32,6 +32,47 @@ def check_module(module: Any, expected_type: type | None = None, name: str = "mo
         _fail(f"{name} should be an nn.Module, but it is {describe(module)}.", hint)
     if expected_type is not None and not isinstance(module, expected_type):
         _fail(f"{name} should be a {expected_type.__name__}, but it is a {type(module).__name__}.", hint)
+
+
+def _leaves(module: "nn.Module") -> list[tuple[str, "nn.Module"]]:
+    return [(n or type(m).__name__, m) for n, m in module.named_modules() if next(m.children(), None) is None]
+
+
+def check_layers(module: Any, expected: Sequence[type], name: str = "model", *, hint: str | None = None) -> None:
+    """Fail unless the leaf layers of ``module``, in order, are instances of the types in ``expected``.
+
+    Only layers registered as sub-modules count (``F.relu`` inside ``forward``
+    is not a layer). The message names the first layer that differs.
+
+    Example:
+        >>> check_layers(model, [nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Linear])
+    """
+    check_module(module, None, name, hint=hint)
+    leaves = _leaves(module)
+    listing = ", ".join(type(m).__name__ for _, m in leaves) or "none"
+    for i, (want, (layer, m)) in enumerate(zip(expected, leaves), start=1):
+        if not isinstance(m, want):
+            _fail(f"layer {i} of {name} ('{layer}') is a {type(m).__name__}, expected a {want.__name__} "
+                  f"(its layers: {listing}).", hint)
+    if len(leaves) != len(expected):
+        extra = [type(m).__name__ for _, m in leaves[len(expected):]] or [t.__name__ for t in expected[len(leaves):]]
+        which = "extra" if len(leaves) > len(expected) else "missing"
+        _fail(f"{name} has {len(leaves)} layers, expected {len(expected)}: {which} at the end: {', '.join(extra)}.", hint)
+
+
+def check_contains(module: Any, layer_type: type, count: int | None = None, name: str = "model", *,
+                   hint: str | None = None) -> None:
+    """Fail unless ``module`` contains a ``layer_type`` (exactly ``count`` of them when given).
+
+    Example:
+        >>> check_contains(model, nn.BatchNorm2d, count=2)
+    """
+    check_module(module, None, name, hint=hint)
+    found = [n for n, m in module.named_modules() if isinstance(m, layer_type)]
+    if not found or (count is not None and len(found) != count):
+        want = f"{count}" if count is not None else "at least one"
+        where = f" (at {', '.join(repr(n) for n in found[:5])})" if found else ""
+        _fail(f"{name} contains {len(found)} {layer_type.__name__} layers{where}, expected {want}.", hint)
 
 
 def count_parameters(module: "nn.Module", *, trainable_only: bool = False) -> int:

@@ -232,28 +232,29 @@ def trace_shapes(model: "nn.Module", input: "torch.Tensor | tuple[int, ...]") ->
     seen: set[int] = set()
     running: list[tuple[str, nn.Module, Any]] = []
 
-    def before(name: str):
+    def before(name: str, leaf: bool):
         def hook(module: nn.Module, args: tuple) -> None:
-            if args and isinstance(args[0], torch.Tensor):
+            if leaf and args and isinstance(args[0], torch.Tensor):
                 _check_input(name, module, args[0])
             running.append((name, module, _shape_of(args[0]) if args else ()))
         return hook
 
-    def after(name: str):
+    def after(name: str, leaf: bool):
         def hook(module: nn.Module, args: tuple, output: Any) -> None:
             _, _, in_shape = running.pop()
-            own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
-            seen.update(id(p) for p in own)
-            rows.append(ShapeRow(name, type(module).__name__, in_shape, _shape_of(output), sum(p.numel() for p in own)))
+            if leaf:
+                own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
+                seen.update(id(p) for p in own)
+                rows.append(ShapeRow(name, type(module).__name__, in_shape, _shape_of(output), sum(p.numel() for p in own)))
         return hook
 
     modes = {m: m.training for m in model.modules()}
     handles = []
     try:
-        for name, module in model.named_modules():
-            if next(module.children(), None) is None:
-                handles.append(module.register_forward_pre_hook(before(name or type(module).__name__)))
-                handles.append(module.register_forward_hook(after(name or type(module).__name__)))
+        for name, module in model.named_modules():  # every module keeps the stack; leaves make the rows
+            leaf = next(module.children(), None) is None
+            handles.append(module.register_forward_pre_hook(before(name or type(module).__name__, leaf)))
+            handles.append(module.register_forward_hook(after(name or type(module).__name__, leaf)))
         model.eval()
         with torch.no_grad():
             try:
@@ -261,9 +262,15 @@ def trace_shapes(model: "nn.Module", input: "torch.Tensor | tuple[int, ...]") ->
             except CourseError:
                 raise
             except Exception as exc:  # a layer failed in a way the checks above do not foresee
+                last = f" after layer '{rows[-1].name}' returned {_fmt(rows[-1].output_shape)}" if rows else ""
                 if not running:
                     raise CourseError(f"The model failed on input of shape {tuple(input.shape)}: {exc}") from None
                 name, module, in_shape = running[-1]
+                if next(module.children(), None) is not None:  # functional code in a container's forward
+                    raise CourseError(
+                        f"The forward of '{name}' ({type(module).__name__}) failed{last}: {exc}; "
+                        "check the reshaping or functional code between those layers."
+                    ) from None
                 raise CourseError(
                     f"Layer '{name}' ({module!r}) failed on input of shape {_fmt(in_shape)}: {exc}"
                 ) from None

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import checks
-from course_utils.errors import CheckFailed
+from course_utils.errors import CheckFailed, CourseError
 
 
 def _conv_ok(x, w):
@@ -182,3 +182,62 @@ def test_check_failed_renders_without_a_traceback():
     error = CheckFailed("result has shape (2,), expected (3,)")
     assert error._render_traceback_() == ["❌ result has shape (2,), expected (3,)"]
     assert isinstance(error, AssertionError)
+
+
+# --- generated cases -------------------------------------------------------------------------------------------
+
+
+def _make_conv_case(r):
+    c, h, k = r.int(1, 3), r.int(3, 9), r.int(1, 3)
+    x, w = r.randn(r.int(1, 2), c, h, h + r.int(0, 2)), r.randn(r.int(1, 3), c, k, k)  # (N, C, H, W), (C', C, k, k)
+    return checks.Case((x, w), {"stride": r.int(1, 3), "padding": r.int(0, k - 1)})
+
+
+def _conv_ignores_stride(x, w, stride=1, padding=0):
+    return F.conv2d(x, w, padding=padding)
+
+
+def test_random_cases_are_varied_and_reproducible():
+    cases = checks.random_cases(_make_conv_case, 30, seed=3)
+    assert len(cases) == 30 and all(isinstance(c, checks.Case) for c in cases)
+    assert len({tuple(c.args[0].shape) for c in cases}) > 10 and {c.kwargs["stride"] for c in cases} == {1, 2, 3}
+    again = checks.random_cases(_make_conv_case, 30, seed=3)
+    assert all(torch.equal(a.args[0], b.args[0]) and a.kwargs == b.kwargs for a, b in zip(cases, again))
+    other = checks.random_cases(_make_conv_case, 30, seed=4)
+    assert not all(a.args[0].shape == b.args[0].shape and torch.equal(a.args[0], b.args[0]) for a, b in zip(cases, other))
+    assert checks.check_function(F.conv2d, F.conv2d, cases) == 30
+    with pytest.raises(CourseError, match="n=0"):
+        checks.random_cases(_make_conv_case, 0)
+
+
+def test_the_first_failing_generated_case_is_named_in_plain_words():
+    cases = checks.random_cases(_make_conv_case, 25, seed=0)
+    first = next(i for i, c in enumerate(cases, start=1) if c.kwargs["stride"] > 1)
+    with pytest.raises(CheckFailed) as info:
+        checks.check_function(_conv_ignores_stride, F.conv2d, cases, name="conv2d_loops", arg_names=("x", "weight"))
+    message = str(info.value)
+    case = cases[first - 1]
+    assert f"case {first} of 25" in message
+    assert f"x: a float32 tensor of shape {tuple(case.args[0].shape)}" in message
+    assert f"stride={case.kwargs['stride']}, padding={case.kwargs['padding']}" in message.replace("; padding", ", padding")
+    assert "stride=the number" not in message
+
+
+def test_an_exception_names_the_learners_line_not_course_utils():
+    def broken(x, w):
+        h = x.shape[2]
+        return x[:, :, h + 5] @ w  # IndexError on this line
+
+    with pytest.raises(CheckFailed) as info:
+        checks.check_function(broken, F.conv2d, CASES[:1], name="conv2d_loops", arg_names=("x", "weight"))
+    message = str(info.value)
+    assert message.startswith("your conv2d_loops raised IndexError: ")
+    assert "at line" in message and "`return x[:, :, h + 5] @ w  # IndexError on this line`" in message
+    assert "course_utils" not in message and "on input x: a float32 tensor of shape (1, 1, 5, 5)" in message
+
+    def torch_refuses(x, w):
+        return F.conv2d(x, w[:, :1].expand(-1, 2, -1, -1))  # the error is raised inside torch
+
+    with pytest.raises(CheckFailed) as info:
+        checks.check_function(torch_refuses, F.conv2d, CASES[:1])
+    assert "raised RuntimeError" in str(info.value) and "`return F.conv2d(x, w[:, :1]" in str(info.value)

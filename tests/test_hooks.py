@@ -8,6 +8,15 @@ from torch import nn
 from course_utils import CourseError, activation_stats, capture_activations, capture_gradients
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors gain nothing from a second thread, and on a busy shared CPU two threads spin against each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _model():
     torch.manual_seed(0)
     return nn.Sequential(

@@ -10,6 +10,15 @@ from torch import nn
 from course_utils import CourseError, LRFinderResult, lr_find
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors gain nothing from a second thread, and on a busy shared CPU two threads spin against each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _setup(seed=0):
     torch.manual_seed(seed)
     model = nn.Sequential(
@@ -154,3 +163,29 @@ def test_plot_returns_axes_and_marks_the_suggestion():
     ax2 = result.plot()
     assert ax2 is not None
     plt.close(ax2.figure)
+
+
+def test_state_is_restored_when_the_run_fails_and_random_state_is_untouched():
+    model, loader = _setup()
+    model.add_module("drop", nn.Dropout(0.5))  # draws from torch's random generator
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    before_model, before_opt = _snapshot(model, opt)
+    calls = []
+
+    def failing_loss(out, y):
+        calls.append(1)
+        if len(calls) == 4:
+            raise ValueError("boom")
+        return F.cross_entropy(out, y)
+
+    torch.manual_seed(7)
+    with pytest.raises(ValueError, match="boom"):
+        lr_find(model, loader, opt, failing_loss, num_iter=10)
+    _equal_states(before_model, model.state_dict())  # three optimiser steps were taken, and undone
+    _equal_states(before_opt, opt.state_dict())
+    assert all(p.grad is None for p in model.parameters()) and model.training
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    lr_find(model, loader, opt, nn.CrossEntropyLoss(), num_iter=5)
+    assert torch.equal(torch.rand(3), expected)  # as if lr_find had not run

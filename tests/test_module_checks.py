@@ -62,3 +62,25 @@ def test_output_shape_and_broken_layers():
     broken = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(100, 10))
     with pytest.raises(CheckFailed, match="your model raised RuntimeError"):
         checks.check_output_shape(broken, (2, 3, 8, 8), (2, 10))
+
+
+def test_check_layers_names_the_first_layer_that_differs():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Sequential(nn.Flatten(), nn.Linear(36, 2)))
+    checks.check_layers(model, [nn.Conv2d, nn.ReLU, nn.Flatten, nn.Linear])
+    checks.check_layers(model, [nn.Module, nn.Module, nn.Module, nn.Module])  # base classes match
+    with pytest.raises(CheckFailed, match=r"layer 2 of model \('1'\) is a ReLU, expected a MaxPool2d \(its layers: Conv2d, ReLU, Flatten, Linear\)"):
+        checks.check_layers(model, [nn.Conv2d, nn.MaxPool2d, nn.Flatten, nn.Linear])
+    with pytest.raises(CheckFailed, match="has 4 layers, expected 5: missing at the end: Softmax"):
+        checks.check_layers(model, [nn.Conv2d, nn.ReLU, nn.Flatten, nn.Linear, nn.Softmax])
+    with pytest.raises(CheckFailed, match="has 4 layers, expected 3: extra at the end: Linear"):
+        checks.check_layers(model, [nn.Conv2d, nn.ReLU, nn.Flatten])
+
+
+def test_check_contains_counts_layers():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 3), nn.BatchNorm2d(4))
+    checks.check_contains(model, nn.BatchNorm2d)
+    checks.check_contains(model, nn.BatchNorm2d, count=2)
+    with pytest.raises(CheckFailed, match=r"contains 2 BatchNorm2d layers \(at '1', '3'\), expected 3"):
+        checks.check_contains(model, nn.BatchNorm2d, count=3)
+    with pytest.raises(CheckFailed, match="contains 0 Dropout layers, expected at least one"):
+        checks.check_contains(model, nn.Dropout)

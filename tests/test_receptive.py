@@ -17,6 +17,15 @@ from torch import nn
 
 from course_utils import CourseError, effective_receptive_field, receptive_field
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors gain nothing from a second thread, and on a busy shared CPU two threads spin against each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 C = 2  # channels in the random networks
 
 
@@ -115,7 +124,7 @@ def _analytic_extent(rf, unit, hw):
 def test_receptive_field_matches_gradients_on_random_architectures():
     rng = random.Random(1234)
     checked = unclipped = 0
-    kinds = set()
+    kinds, kernels, strides, paddings, dilations = set(), set(), set(), set(), set()
     while checked < 60:
         spec = _random_spec(rng)
         h, w = rng.randint(24, 64), rng.randint(24, 64)
@@ -140,7 +149,13 @@ def test_receptive_field_matches_gradients_on_random_architectures():
         checked += 1
         unclipped += fits
         kinds.update(item[0] for item in spec)
+        for item in spec:
+            if item[0] != "res":
+                kernels.add(item[1] if isinstance(item[1], tuple) else (item[1], item[1]))
+                strides.add(item[2]), paddings.add(item[3]), dilations.add(item[4])
     assert kinds == {"conv", "max", "avg", "res"}
+    # the geometry really varies: every kernel shape, stride, padding and dilation the generator offers was used
+    assert len(kernels) == 7 and strides == {1, 2, 3} and paddings == {0, 1, 2} and dilations == {1, 2, 3}
     assert unclipped >= 40, unclipped
 
 

@@ -16,6 +16,15 @@ from course_utils import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors gain nothing from a second thread, and on a busy shared CPU two threads spin against each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _torch_len(fn, n):
     """Output length PyTorch produces, or None when it refuses the input."""
     try:
@@ -136,3 +145,26 @@ def test_trace_shapes_wraps_other_failures_with_the_layer_name():
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(5))
     with pytest.raises(CourseError, match=r"Layer '1'.*BatchNorm2d"):
         trace_shapes(model, (2, 3, 4, 4))
+
+
+class _ViewNet(nn.Module):
+    """The classic LeNet bug: a hard-coded view that does not match the feature map."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4 * 5 * 5, 10)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.fc(x.view(-1, 4 * 5 * 5))
+
+
+def test_trace_shapes_names_the_container_and_last_layer_when_functional_code_fails():
+    model = _ViewNet()
+    assert trace_shapes(model, (2, 3, 7, 7)).rows[-1].output_shape == (2, 10)
+    with pytest.raises(CourseError) as info:
+        trace_shapes(model, (2, 3, 8, 8))  # conv gives (2, 4, 6, 6): 288 values do not make rows of 100
+    message = str(info.value)
+    assert "The forward of '_ViewNet' (_ViewNet) failed after layer 'conv' returned (2, 4, 6, 6)" in message
+    assert "reshaping" in message and all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
