@@ -1,10 +1,15 @@
 # The course's commands. Every target bootstraps .venv from requirements/lock.txt
 # when it is missing or out of date, so a fresh clone needs nothing else.
 #   make lab        start JupyterLab on notebooks/ (LAB_ARGS=--no-browser on a headless machine)
-#   make test       the whole test suite (unit, notebooks in smoke mode, grading)
+#   make test       the whole test suite (unit, notebooks in smoke mode, grading, site in Chromium)
 #   make release    student notebooks from solutions/ (CHAPTER=01_convolution for one)
-#   make autograde  grade submitted/ with nbgrader and export grades.csv
+#   make autograde  grade submitted/ with nbgrader, export grades.csv, then verify
+#   make collect    SUBMISSIONS=dir: hand-ins into submitted/<student>/<chapter>/
+#   make verify     re-grade submitted/ outside the learner's kernel (verified_grades.csv)
+#   make feedback   HTML feedback in feedback/ (no hidden tests)
+#   make grades     grades.csv with verified and nbgrader grades
 #   make bench      benchmark tables
+#   make book       the course site from the chapters run in smoke mode (FULL=1: full mode; SOLUTIONS=omit: no solutions)
 #   make doctor     what the course finds on this machine
 
 PYTHON ?= python3
@@ -14,12 +19,13 @@ STAMP := $(VENV)/.installed
 LAB_ARGS ?=
 CHAPTER ?=
 PYTEST_ARGS ?=
+AUTOGRADE_ARGS ?=
 export VENV PYTHON
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 CHAPTERS := $(if $(CHAPTER),$(CHAPTER),$(notdir $(wildcard solutions/[0-9][0-9]_*)))
 
-.PHONY: env lab test release autograde bench doctor clean-env
+.PHONY: env lab test release autograde collect verify feedback grades bench doctor clean-env book
 
 env: $(STAMP)
 
@@ -31,6 +37,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
+	@scripts/ensure_browser.sh
 	$(PY) scripts/run_tests.py $(PYTEST_ARGS)
 
 # nbgrader runs the `alembic` command (from PATH) when it opens gradebook.db, so
@@ -58,11 +65,43 @@ autograde: $(STAMP)
 	@test -f gradebook.db || { echo "make: no gradebook.db: run make release first (it records each chapter's tests and points)."; exit 1; }
 	@echo "==> nbgrader autograde $(CHAPTER_GLOB) (COURSE_SMOKE=1)"
 	@status=0; \
-	COURSE_SMOKE=1 MPLBACKEND=Agg $(NBGRADER) autograde "$(CHAPTER_GLOB)" --create --force --log-level=WARN || status=$$?; \
+	COURSE_SMOKE=1 MPLBACKEND=Agg PYTHONWARNINGS=ignore $(NBGRADER) autograde "$(CHAPTER_GLOB)" --create --force --log-level=WARN $(AUTOGRADE_ARGS) || status=$$?; \
 	$(NBGRADER) export --to grades.csv --log-level=WARN || exit 1; \
 	echo "==> grades written to grades.csv"; \
+	$(PY) -m course_utils.verify . $(foreach ch,$(CHAPTER),--chapter $(ch)) $(VERIFY_ARGS) || status=1; \
 	test $$status -eq 0 || echo "make: some submissions could not be graded (see the errors above)."; \
 	exit $$status
+
+# The course site (Jupyter Book) in jupyter-book/_build/<smoke|full>/_build/html.
+# Chapters execute through jupyter-cache (an unchanged chapter is not re-run) in
+# smoke mode, or in full mode with FULL=1 (a GPU machine); -W -n: warnings fail.
+# MathJax and the widget embedder are vendored from npm first (once, by the script).
+FULL ?=
+SOLUTIONS ?= hide
+book: $(STAMP)
+	$(PY) scripts/build_book.py $(if $(filter-out 0,$(FULL)),--full,) --solutions $(SOLUTIONS)
+
+# Hand-ins as received (SUBMISSIONS=dir of <student>_<chapter>.ipynb or <student>/<chapter>.ipynb)
+# into nbgrader's submitted/<student>/<chapter>/<chapter>.ipynb; misnamed files are listed, nothing is copied then.
+SUBMISSIONS ?=
+collect: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "make: say where the hand-ins are: make collect SUBMISSIONS=path/to/folder"; exit 1; }
+	$(PY) -m course_utils.grading.collect "$(SUBMISSIONS)" . $(if $(CHAPTER),--chapter $(CHAPTER),)
+
+# Re-grade submitted/ outside the learner's kernel (grading/<chapter>.py specs) and report
+# every disagreement with nbgrader; writes verified_grades.csv and verification.json.
+VERIFY_ARGS ?=
+verify: $(STAMP)
+	$(PY) -m course_utils.verify . $(foreach ch,$(CHAPTER),--chapter $(ch)) $(VERIFY_ARGS)
+
+# HTML feedback for every autograded submission in feedback/ (hidden tests are never shown).
+feedback: $(STAMP)
+	@test -d autograded || { echo "make: no autograded/ folder: run make autograde first."; exit 1; }
+	$(NBGRADER) generate_feedback "$(CHAPTER_GLOB)" --force --log-level=WARN
+
+# grades.csv: one row per student and chapter with the verified grade (final) and nbgrader's.
+grades: $(STAMP)
+	$(PY) -m course_utils.verify . --csv grades.csv $(foreach ch,$(CHAPTER),--chapter $(ch)) $(VERIFY_ARGS)
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "==> $$script"; $(PY) "$$script" || exit 1; done

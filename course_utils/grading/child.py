@@ -1,0 +1,151 @@
+"""The code that runs inside the sandboxed child: the learner's cells, then the test calls.
+
+Run as ``python -I -m course_utils.grading.child JOB_DIR`` in a temporary
+folder. ``JOB_DIR/job.pt`` (written by the grader, read with
+``weights_only=True``) holds, for each exercise, the source of the cells to run
+and the test inputs; for every exercise the child writes
+``JOB_DIR/out/<test_id>.pt``: the outputs as plain data (tensors, numbers,
+strings, lists, dicts) or the error. The grader never unpickles anything else.
+
+Before any learner code runs, an audit hook refuses network sockets, new
+processes and opening files under the paths the grader names (the course), so
+reading the gradebook or the instructor's sources fails even by absolute path.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import os
+import sys
+import traceback
+from typing import Any
+
+import numpy  # noqa: F401  (imported before the learner can plant or patch anything)
+import torch
+
+_save = torch.save
+_Tensor = torch.Tensor
+_isinstance = isinstance
+_open = open
+_replace = os.replace
+
+_BLOCKED_EVENTS = {"socket.connect", "socket.bind", "socket.sendto", "socket.getaddrinfo",
+                   "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
+                   "os.forkpty", "pty.spawn", "sys.addaudithook", "sqlite3.connect"}
+
+
+def _install_guard(denied: list[str]) -> None:
+    denied = tuple(os.path.realpath(p).rstrip(os.sep) + os.sep for p in denied if p)
+    # The environment and this package stay readable even when they live inside the course folder.
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    allowed = tuple(os.path.realpath(p).rstrip(os.sep) + os.sep for p in (sys.prefix, sys.base_prefix, here))
+
+    def guard(event: str, args: tuple) -> None:
+        if event in _BLOCKED_EVENTS:
+            raise PermissionError(f"{event} is not allowed while grading")
+        if event in ("open", "os.listdir", "os.scandir", "os.chdir", "os.remove", "os.rename") and args:
+            path = args[0]
+            if _isinstance(path, (str, bytes, os.PathLike)) and not _isinstance(path, int):
+                full = os.path.realpath(os.fsdecode(path)) + os.sep
+                if full.startswith(denied) and not full.startswith(allowed):
+                    raise PermissionError(f"{event} of {os.fsdecode(path)!r} is not allowed while grading")
+
+    sys.addaudithook(guard)
+
+
+class _Inert:
+    """Stands in for IPython's ``get_ipython()`` and ``display``: every use does nothing."""
+
+    def __getattr__(self, name: str) -> "_Inert":
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "_Inert":
+        return self
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """Copy a result into plain data the grader can load with ``weights_only=True``."""
+    if depth > 6:
+        raise TypeError("the result is nested too deeply")
+    if _isinstance(value, _Tensor):
+        # With subclass dispatch off, a Tensor subclass cannot intercept the copy.
+        with torch._C.DisableTorchFunctionSubclass():
+            return _Tensor.as_subclass(_Tensor.clone(_Tensor.cpu(_Tensor.detach(value))), _Tensor)
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if _isinstance(value, numbers.Number) and not _isinstance(value, complex):
+        number = float(value)
+        return int(number) if _isinstance(value, numbers.Integral) else number
+    if type(value) in (list, tuple):
+        return [_plain(v, depth + 1) for v in value]
+    if type(value) is dict:
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if _isinstance(value, torch.nn.Module):
+        return {k: _plain(v, depth + 1) for k, v in value.state_dict().items()}
+    if type(value).__module__ == "numpy" and hasattr(value, "shape"):
+        return torch.as_tensor(numpy.array(value, copy=True))
+    raise TypeError(f"the result is a {type(value).__name__}, not a tensor, number, list or dict")
+
+
+def _write(out_dir: str, test_id: str, record: dict) -> None:
+    buffer = io.BytesIO()
+    _save(record, buffer)
+    tmp = os.path.join(out_dir, f".{test_id}.tmp")
+    with _open(tmp, "wb") as fh:
+        fh.write(buffer.getvalue())
+    _replace(tmp, os.path.join(out_dir, f"{test_id}.pt"))
+
+
+def _error(exc: BaseException) -> str:
+    lines = traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).strip()[-400:]
+
+
+def run(job_dir: str) -> None:
+    job = torch.load(os.path.join(job_dir, "job.pt"), weights_only=True)
+    out_dir = os.path.join(job_dir, "out")
+    _install_guard(job.get("denied", []))
+    namespace: dict[str, Any] = {"__name__": "__main__", "get_ipython": _Inert(), "display": _Inert()}
+    for source in job["setup"]:
+        try:
+            exec(compile(source, "<setup cell>", "exec"), namespace)
+        except BaseException as exc:  # noqa: BLE001 - an instructor cell failing is reported, not fatal
+            job_setup_error = _error(exc)
+            for exercise in job["exercises"]:
+                _write(out_dir, exercise["test_id"], {"status": "error", "error": f"setup cell failed: {job_setup_error}"})
+            return
+    for exercise in job["exercises"]:
+        test_id = exercise["test_id"]
+        _write(out_dir, f"{test_id}.started", {"status": "started"})
+        notes: list[str] = []
+        for source in exercise["cells"]:
+            try:
+                exec(compile(source, "<solution cell>", "exec"), namespace)
+            except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
+                notes.append(f"solution cell raised {_error(exc)}")
+        record: dict[str, Any] = {"status": "ok", "notes": notes, "outputs": []}
+        try:
+            target = namespace[exercise["name"]]
+        except KeyError:
+            _write(out_dir, test_id, {"status": "error", "notes": notes,
+                                      "error": f"{exercise['name']} is not defined"})
+            continue
+        try:
+            for case in exercise["cases"]:
+                if exercise["call"]:
+                    args = [a.clone() if _isinstance(a, _Tensor) else a for a in case["args"]]
+                    result = target(*args, **case.get("kwargs", {}))
+                else:
+                    result = target
+                record["outputs"].append(_plain(result))
+        except BaseException as exc:  # noqa: BLE001
+            record = {"status": "error", "notes": notes, "error": _error(exc)}
+        _write(out_dir, test_id, record)
+
+
+if __name__ == "__main__":
+    run(sys.argv[1])
+    sys.stdout.flush()
+    os._exit(0)  # skip atexit handlers the learner may have registered

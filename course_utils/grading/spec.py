@@ -1,0 +1,161 @@
+"""Verification specs: what to call in a learner's answer, on which inputs, and how to judge it.
+
+A chapter's spec is ``grading/NN_topic.py`` at the course root, outside
+``solutions/`` on purpose: ``nbgrader generate_assignment`` copies every file
+of ``solutions/NN_topic/`` into the student release, so a spec there would be
+handed to learners. The spec is instructor code, imported only by the grader
+(never inside the sandbox). It defines ``EXERCISES``, a list of
+:class:`Exercise`, one per autograder (test) cell, for example::
+
+    EXERCISES = [
+        Exercise(test="test_conv2d_loops", solutions=["conv2d_loops"], name="conv2d_loops",
+                 cases=[(x, w), (x2, w2)], reference=F.conv2d),
+    ]
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CourseError
+
+
+@dataclass
+class Exercise:
+    """One autograder cell to verify.
+
+    Args:
+        test: grade_id of the autograder cell whose points this decides.
+        solutions: grade_ids of the learner's solution cells to run, in order.
+        name: the function (or, with ``call=False``, the variable) the cells define.
+        cases: test inputs, each a tuple of positional arguments or ``(args, kwargs)``
+            with a dict second; tensors, numbers, strings, lists only.
+        reference: computes the expected output of one case (PyTorch itself), or
+        judge: ``judge(output, case) -> None`` when right, else a sentence why not
+            (for answers with many right values, e.g. an edge kernel).
+        call: False when ``name`` is a value to read rather than a function to call.
+        context: cell ids of instructor cells (besides the setup cell) the answer needs.
+        atol, rtol: tolerances for tensor outputs.
+        timeout: wall seconds for the exercise's cells and calls.
+
+    Example:
+        >>> Exercise(test="test_add", solutions=["add"], name="add", cases=[(1, 2)], reference=lambda a, b: a + b)
+    """
+
+    test: str
+    solutions: Sequence[str]
+    name: str
+    cases: Sequence[Any] = ((),)
+    reference: Callable[..., Any] | None = None
+    judge: Callable[[Any, Any], str | None] | None = None
+    call: bool = True
+    context: Sequence[str] = ()
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    timeout: float = 20.0
+    dtype: bool = True
+
+    def normalised_cases(self) -> list[dict[str, Any]]:
+        """Each case as ``{"args": [...], "kwargs": {...}}``."""
+        out = []
+        for case in (self.cases if self.call else [()]):
+            if isinstance(case, tuple) and len(case) == 2 and isinstance(case[1], dict) and isinstance(case[0], (tuple, list)):
+                out.append({"args": list(case[0]), "kwargs": dict(case[1])})
+            elif isinstance(case, tuple):
+                out.append({"args": list(case), "kwargs": {}})
+            else:
+                out.append({"args": [case], "kwargs": {}})
+        return out
+
+    def verdict(self, outputs: list[Any]) -> str | None:
+        """None when every output is right, else one sentence about the first wrong one."""
+        cases = self.normalised_cases()
+        if len(outputs) != len(cases):
+            return f"{len(outputs)} outputs for {len(cases)} cases"
+        for number, (case, got) in enumerate(zip(cases, outputs), start=1):
+            if self.judge is not None:
+                why = self.judge(got, case)
+            else:
+                if self.reference is None:
+                    raise CourseError(f"Exercise {self.test} needs a reference or a judge in its spec.")
+                expected = self.reference(*case["args"], **case["kwargs"])
+                why = compare(got, expected, atol=self.atol, rtol=self.rtol, dtype=self.dtype)
+            if why:
+                return f"case {number}: {why}"
+        return None
+
+
+def compare(got: Any, expected: Any, *, atol: float = 1e-5, rtol: float = 1e-4, dtype: bool = True) -> str | None:
+    """Compare plain data (loaded with ``weights_only=True``) with the expected value; None when equal."""
+    import torch
+
+    if isinstance(expected, torch.Tensor):
+        if type(got) is not torch.Tensor:
+            return f"expected a tensor, got {type(got).__name__}"
+        if tuple(got.shape) != tuple(expected.shape):
+            return f"shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+        if dtype and got.dtype != expected.dtype:
+            return f"dtype {got.dtype}, expected {expected.dtype}"
+        a, b = got.detach().to(torch.float64), expected.detach().to(torch.float64)
+        if not bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all()):
+            return "the output holds NaN or inf"
+        if not bool(torch.isclose(a, b, atol=atol, rtol=rtol).all()):
+            return f"values differ by up to {float((a - b).abs().max()):.3g}"
+        return None
+    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        return None if type(got) is type(expected) and got == expected else f"got {got!r}, expected {expected!r}"
+    if isinstance(expected, int):
+        return None if type(got) is int and got == expected else f"got {got!r}, expected {expected}"
+    if isinstance(expected, float):
+        ok = type(got) in (int, float) and math.isclose(got, expected, rel_tol=rtol, abs_tol=atol)
+        return None if ok else f"got {got!r}, expected {expected}"
+    if isinstance(expected, (list, tuple)):
+        if type(got) is not list or len(got) != len(expected):
+            return f"expected a sequence of {len(expected)} items"
+        for i, (g, e) in enumerate(zip(got, expected)):
+            why = compare(g, e, atol=atol, rtol=rtol, dtype=dtype)
+            if why:
+                return f"item {i}: {why}"
+        return None
+    if isinstance(expected, dict):
+        if type(got) is not dict or set(got) != {str(k) for k in expected}:
+            return "the keys differ from the expected ones"
+        for key, value in expected.items():
+            why = compare(got[str(key)], value, atol=atol, rtol=rtol, dtype=dtype)
+            if why:
+                return f"{key}: {why}"
+        return None
+    raise CourseError(f"The spec's reference returned a {type(expected).__name__}; return tensors, numbers, lists or dicts.")
+
+
+@dataclass
+class ChapterSpec:
+    """The loaded ``grading/NN_topic.py``: its exercises and optional extra setup cell ids."""
+
+    chapter: str
+    path: Path
+    exercises: list[Exercise] = field(default_factory=list)
+    setup_cells: Sequence[str] | None = None
+
+
+def spec_path(course_root: Path, chapter: str) -> Path:
+    return Path(course_root) / "grading" / f"{chapter}.py"
+
+
+def load_spec(course_root: Path, chapter: str) -> ChapterSpec | None:
+    """Import ``grading/<chapter>.py`` (instructor code, in the grader only); None when it does not exist."""
+    path = spec_path(course_root, chapter)
+    if not path.is_file():
+        return None
+    module_spec = importlib.util.spec_from_file_location(f"_course_grading_{chapter}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    exercises = list(getattr(module, "EXERCISES", []))
+    if not exercises:
+        raise CourseError(f"{path} defines no EXERCISES: list one Exercise per autograder cell.")
+    return ChapterSpec(chapter, path, exercises, getattr(module, "SETUP_CELLS", None))

@@ -1,0 +1,224 @@
+"""Re-grade every submission outside the learner's kernel and compare with nbgrader.
+
+``python -m course_utils.verify COURSE_ROOT [--chapter NN_topic ...]`` reads
+``submitted/<student>/<chapter>/<chapter>.ipynb``, runs each exercise of the
+chapter's spec (``grading/<chapter>.py``) in the sandbox, judges the outputs
+here (this process never runs learner code), reads nbgrader's scores from
+``gradebook.db`` when it exists, and writes:
+
+* ``verified_grades.csv``: one row per student and chapter (verified score, nbgrader score, flags);
+* ``verification.json``: every exercise's verdict, reason and flags;
+
+and prints one line per disagreement, e.g.
+``bob 01_convolution test_conv2d_loops: in-kernel full marks, verified 0``.
+The verified score is the final grade. An autograder cell with no spec entry
+keeps nbgrader's score and is flagged ``unverified``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import notebook as nbtools
+from .sandbox import Limits, network_isolation, run_child
+from .spec import ChapterSpec, load_spec
+
+
+@dataclass
+class ExerciseResult:
+    test: str
+    max_score: float
+    verified: float
+    nbgrader: float | None
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    chapter: str
+    exercises: list[ExerciseResult] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> float:
+        return sum(e.verified for e in self.exercises)
+
+    @property
+    def nbgrader(self) -> float | None:
+        scores = [e.nbgrader for e in self.exercises]
+        return None if all(s is None for s in scores) else sum(s or 0 for s in scores)
+
+    @property
+    def max_score(self) -> float:
+        return sum(e.max_score for e in self.exercises)
+
+
+def _score_words(score: float | None, max_score: float) -> str:
+    if score is None:
+        return "no grade"
+    if score == max_score:
+        return "full marks"
+    return "0" if score == 0 else f"{score:g}/{max_score:g}"
+
+
+def disagreements(result: SubmissionResult) -> list[str]:
+    """One line per exercise where nbgrader and verification differ."""
+    return [f"{result.student} {result.chapter} {e.test}: in-kernel {_score_words(e.nbgrader, e.max_score)}, "
+            f"verified {_score_words(e.verified, e.max_score)}" + (f" ({e.reason})" if e.reason else "")
+            for e in result.exercises if e.nbgrader is not None and e.nbgrader != e.verified and e.status != "unverified"]
+
+
+def nbgrader_scores(course: Path, chapter: str, student: str) -> dict[str, float]:
+    """nbgrader's score of every autograder cell of this submission ({} when there is no gradebook entry)."""
+    db = course / "gradebook.db"
+    if not db.is_file():
+        return {}
+    from nbgrader.api import Gradebook, MissingEntry
+
+    gb = Gradebook(f"sqlite:///{db}")
+    try:
+        nb = gb.find_submission_notebook(chapter, chapter, student)
+        return {g.name: float(g.score) for g in nb.grades}
+    except MissingEntry:
+        return {}
+    finally:
+        gb.close()
+
+
+def find_notebook(folder: Path, chapter: str) -> tuple[Path | None, list[str]]:
+    """The submitted notebook, and a flag when it was found under another name."""
+    expected = folder / f"{chapter}.ipynb"
+    if expected.is_file():
+        return expected, []
+    others = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    if len(others) == 1:
+        return others[0], [f"renamed_notebook:{others[0].name}"]
+    return None, ["notebook_missing"]
+
+
+def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Limits | None = None) -> SubmissionResult:
+    chapter = spec.chapter
+    result = SubmissionResult(student, chapter)
+    instructor = nbtools.read(course / "solutions" / chapter / f"{chapter}.ipynb")
+    release_path = course / "notebooks" / chapter / f"{chapter}.ipynb"
+    release = nbtools.read(release_path) if release_path.is_file() else None
+    points = nbtools.test_points(instructor)
+    scored = nbgrader_scores(course, chapter, student)
+    by_test = {ex.test: ex for ex in spec.exercises}
+    path, flags = find_notebook(course / "submitted" / student / chapter, chapter)
+    result.flags += flags
+    submission = None
+    if path is not None:
+        try:
+            submission = nbtools.read(path)
+        except ValueError as exc:
+            result.flags.append("unreadable_notebook")
+            result.flags.append(str(exc))
+    records: dict[str, dict] = {}
+    if submission is not None:
+        result.flags += nbtools.integrity_flags(submission, release, nbtools.raw_cell_ids(path))
+        jobs, missing_cells = [], {}
+        for ex in spec.exercises:
+            sources, missing = nbtools.solution_sources(submission, list(ex.solutions))
+            if missing:
+                missing_cells[ex.test] = missing
+                continue
+            jobs.append({"test_id": ex.test, "cells": sources, "name": ex.name, "call": ex.call,
+                         "cases": ex.normalised_cases(), "timeout": float(ex.timeout)})
+        for test, missing in missing_cells.items():
+            records[test] = {"status": "error", "error": f"solution cell(s) {', '.join(missing)} not found"}
+        if jobs:
+            setup = nbtools.setup_sources(instructor, list(spec.setup_cells or ()))
+            denied = [str(course.resolve())]
+            records.update(run_child(setup, jobs, denied=denied, limits=limits))
+    for test, max_score in points.items():
+        nb_score = scored.get(test)
+        ex = by_test.get(test)
+        if ex is None:
+            result.exercises.append(ExerciseResult(test, max_score, nb_score or 0.0, nb_score, "unverified"))
+            result.flags.append(f"unverified:{test}")
+            continue
+        record = records.get(test, {"status": "error", "error": "no submission to run"})
+        status, reason = record.get("status", "error"), str(record.get("error", ""))
+        if status == "ok":
+            why = ex.verdict(record.get("outputs", []))
+            status, reason = ("passed", "") if why is None else ("wrong", why)
+        if status in ("timeout", "crashed"):
+            result.flags.append(f"{status}:{test}")
+        verified = max_score if status == "passed" else 0.0
+        result.exercises.append(ExerciseResult(test, max_score, verified, nb_score, status, reason[:300]))
+    if any(e.nbgrader is not None and e.nbgrader > e.verified for e in result.exercises if e.status != "unverified"):
+        result.flags.append("nbgrader_higher")
+    if any(e.nbgrader is not None and e.nbgrader < e.verified for e in result.exercises):
+        result.flags.append("nbgrader_lower")
+    return result
+
+
+def verify_course(course: Path, chapters: list[str] | None = None, *, jobs: int = 2,
+                  limits: Limits | None = None) -> list[SubmissionResult]:
+    """Verify every submission in ``course/submitted`` (of ``chapters``, or every chapter with a spec)."""
+    course = Path(course).resolve()
+    submitted = course / "submitted"
+    if not submitted.is_dir():
+        raise SystemExit(f"verify: no {submitted}: run `make collect` (or put submissions there) first.")
+    names = chapters or sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
+    tasks = []
+    for chapter in names:
+        spec = load_spec(course, chapter)
+        if spec is None:
+            print(f"verify: no grading/{chapter}.py: {chapter} is not verified (nbgrader's grades stand).")
+            continue
+        for folder in sorted(submitted.glob(f"*/{chapter}")):
+            tasks.append((spec, folder.parent.name))
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(lambda t: verify_submission(course, t[0], t[1], limits), tasks))
+
+
+def write_outputs(course: Path, results: list[SubmissionResult], csv_path: Path) -> None:
+    with open(csv_path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["student_id", "assignment", "score", "max_score", "nbgrader_score", "flags"])
+        for r in results:
+            writer.writerow([r.student, r.chapter, f"{r.verified:g}", f"{r.max_score:g}",
+                             "" if r.nbgrader is None else f"{r.nbgrader:g}", " ".join(r.flags)])
+    data = [{"student": r.student, "chapter": r.chapter, "verified": r.verified, "nbgrader": r.nbgrader,
+             "max_score": r.max_score, "flags": r.flags, "exercises": [asdict(e) for e in r.exercises]} for r in results]
+    (course / "verification.json").write_text(json.dumps(data, indent=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.verify", description=__doc__.split("\n\n")[0])
+    parser.add_argument("course", nargs="?", default=".", type=Path, help="course root (holds submitted/, grading/)")
+    parser.add_argument("--chapter", action="append", help="only this chapter (repeatable)")
+    parser.add_argument("--jobs", type=int, default=2, help="submissions verified at once (default 2)")
+    parser.add_argument("--csv", type=Path, default=None, help="where to write the grades (default verified_grades.csv)")
+    parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="address-space limit of a child")
+    args = parser.parse_args(argv)
+    course = args.course.resolve()
+    net = "no network (unshare -rn)" if network_isolation() else "network blocked by an audit hook only"
+    print(f"verify: sandbox: python -I, empty temp folder, {args.memory_mb} MiB, {net}")
+    results = verify_course(course, args.chapter, jobs=args.jobs, limits=Limits(memory_mb=args.memory_mb))
+    write_outputs(course, results, args.csv or course / "verified_grades.csv")
+    lines = [line for r in results for line in disagreements(r)]
+    for r in results:
+        print(f"  {r.student:<16} {r.chapter:<20} verified {r.verified:g}/{r.max_score:g}"
+              f"  nbgrader {'-' if r.nbgrader is None else f'{r.nbgrader:g}'}"
+              + (f"  flags: {' '.join(r.flags)}" if r.flags else ""))
+    if lines:
+        print(f"verify: {len(lines)} disagreement(s) with nbgrader:")
+        for line in lines:
+            print(f"  {line}")
+    print(f"verify: {len(results)} submission(s) verified; grades in {args.csv or course / 'verified_grades.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The bad-submission corpus: a small chapter, its verification spec, and the cases."""
