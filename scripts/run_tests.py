@@ -23,6 +23,7 @@ STAGES: list[tuple[str, list[str]]] = [
     ("unit", ["tests", "--ignore=tests/notebooks", "--ignore=tests/grading", "--ignore=tests/site"]),
     ("notebooks", ["tests/notebooks"]),
     ("grading", ["tests/grading"]),
+    ("site", ["tests/site"]),
 ]
 
 
