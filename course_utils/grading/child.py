@@ -2,8 +2,9 @@
 
 Run as ``python -I -m course_utils.grading.child JOB_DIR`` in a temporary
 folder. ``JOB_DIR/job.pt`` (written by the grader, read with
-``weights_only=True``) holds, for each exercise, the source of the cells to run
-and the test inputs; for every exercise the child writes
+``weights_only=True``) holds, for each exercise, the source of the cells to run,
+the test inputs and how to call the answer (``driver`` and ``outcome``, see
+:class:`course_utils.grading.spec.Exercise`); for every exercise the child writes
 ``JOB_DIR/out/<test_id>.pt``: the outputs as plain data (tensors, numbers,
 strings, lists, dicts) or the error. The grader never unpickles anything else.
 
@@ -25,11 +26,15 @@ from typing import Any
 import numpy  # noqa: F401  (imported before the learner can plant or patch anything)
 import torch
 
+from course_utils.grading import harness
+
 _save = torch.save
 _Tensor = torch.Tensor
 _isinstance = isinstance
 _open = open
 _replace = os.replace
+_describe, _run_module = harness.describe, harness.run_module
+_is_model_arg, _build_arg = harness.is_model_arg, harness.build_arg
 
 _BLOCKED_EVENTS = {"socket.connect", "socket.bind", "socket.sendto", "socket.getaddrinfo",
                    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
@@ -67,7 +72,7 @@ class _Inert:
 
 def _plain(value: Any, depth: int = 0) -> Any:
     """Copy a result into plain data the grader can load with ``weights_only=True``."""
-    if depth > 6:
+    if depth > 8:
         raise TypeError("the result is nested too deeply")
     if _isinstance(value, _Tensor):
         # With subclass dispatch off, a Tensor subclass cannot intercept the copy.
@@ -87,6 +92,35 @@ def _plain(value: Any, depth: int = 0) -> Any:
     if type(value).__module__ == "numpy" and hasattr(value, "shape"):
         return torch.as_tensor(numpy.array(value, copy=True))
     raise TypeError(f"the result is a {type(value).__name__}, not a tensor, number, list or dict")
+
+
+def _arg(value: Any) -> Any:
+    """A fresh copy of one test input: tensors cloned, model descriptions built into nn.Sequential."""
+    if _isinstance(value, _Tensor):
+        return value.clone()
+    if _is_model_arg(value):
+        return _build_arg(value)
+    return value
+
+
+def _call(exercise: dict, target: Any, case: dict) -> Any:
+    """One case: call the answer as the exercise's driver says; with ``outcome``, an exception is a result too."""
+    args = [_arg(a) for a in case["args"]]
+    kwargs = {k: _arg(v) for k, v in case.get("kwargs", {}).items()}
+    driver = exercise.get("driver", "call")
+    try:
+        if driver == "describe":  # the answer returns a model: send its layers, not the object
+            value = _describe(target(*args, **kwargs))
+        elif driver == "module":  # the answer is a module class: construct, forward, backward
+            value = _run_module(target, args, kwargs)
+        else:
+            value = target(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit included; re-raised unless it is a result
+        if not exercise.get("outcome"):
+            raise
+        # The built-in classes it derives from: a learner's class cannot pass for another built-in.
+        return {"raised": [c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"]}
+    return {"returned": value} if exercise.get("outcome") else value
 
 
 def _write(out_dir: str, test_id: str, record: dict) -> None:
@@ -135,8 +169,7 @@ def run(job_dir: str) -> None:
         try:
             for case in exercise["cases"]:
                 if exercise["call"]:
-                    args = [a.clone() if _isinstance(a, _Tensor) else a for a in case["args"]]
-                    result = target(*args, **case.get("kwargs", {}))
+                    result = _call(exercise, target, case)
                 else:
                     result = target
                 record["outputs"].append(_plain(result))

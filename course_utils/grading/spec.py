@@ -39,6 +39,15 @@ class Exercise:
         judge: ``judge(output, case) -> None`` when right, else a sentence why not
             (for answers with many right values, e.g. an edge kernel).
         call: False when ``name`` is a value to read rather than a function to call.
+        driver: how the child calls the answer on a case: ``"call"`` (``name(*args, **kwargs)``),
+            ``"describe"`` (call it, then send the layers of the ``nn.Module`` it returns, see
+            :func:`harness.describe`; the grader rebuilds them with :func:`harness.build`), or
+            ``"module"`` (``name`` is a module class: construct it with all arguments but the last,
+            forward the last, backward the output's sum; see :func:`harness.run_module`). A case
+            argument made by :func:`harness.model_arg` reaches the answer as that ``nn.Sequential``.
+        outcome: True when some cases must raise: each output is then ``{"returned": value}`` or
+            ``{"raised": [built-in exception classes]}``, and a reference returns :class:`Raises`
+            for a case that must raise.
         context: cell ids of instructor cells (besides the setup cell) the answer needs.
         atol, rtol: tolerances for tensor outputs.
         timeout: wall seconds for the exercise's cells and calls.
@@ -59,6 +68,18 @@ class Exercise:
     rtol: float = 1e-4
     timeout: float = 20.0
     dtype: bool = True
+    driver: str = "call"
+    outcome: bool = False
+    _expected: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.driver not in DRIVERS:
+            raise CourseError(f"Exercise {self.test}: driver {self.driver!r} is not one of {', '.join(DRIVERS)}.")
+
+    def job(self) -> dict[str, Any]:
+        """What the child needs to run this exercise (its cells are added by the caller)."""
+        return {"test_id": self.test, "name": self.name, "call": self.call, "cases": self.normalised_cases(),
+                "timeout": float(self.timeout), "driver": self.driver, "outcome": self.outcome}
 
     def normalised_cases(self) -> list[dict[str, Any]]:
         """Each case as ``{"args": [...], "kwargs": {...}}``."""
@@ -83,11 +104,41 @@ class Exercise:
             else:
                 if self.reference is None:
                     raise CourseError(f"Exercise {self.test} needs a reference or a judge in its spec.")
-                expected = self.reference(*case["args"], **case["kwargs"])
-                why = compare(got, expected, atol=self.atol, rtol=self.rtol, dtype=self.dtype)
+                if number not in self._expected:  # computed once per grader, not once per submission
+                    self._expected[number] = self.reference(*case["args"], **case["kwargs"])
+                expected = self._expected[number]
+                if self.outcome:
+                    why = outcome_verdict(got, expected, atol=self.atol, rtol=self.rtol, dtype=self.dtype)
+                else:
+                    why = compare(got, expected, atol=self.atol, rtol=self.rtol, dtype=self.dtype)
             if why:
                 return f"case {number}: {why}"
         return None
+
+
+DRIVERS = ("call", "describe", "module")
+
+
+@dataclass(frozen=True)
+class Raises:
+    """What a reference returns for a case that must raise: the name of a built-in exception class."""
+
+    exception: str = "ValueError"
+
+
+def outcome_verdict(got: Any, expected: Any, **tolerances: Any) -> str | None:
+    """Judge ``{"returned": value}`` / ``{"raised": [...]}`` against a value or :class:`Raises`."""
+    if type(got) is not dict or len(got) != 1 or not ({"returned", "raised"} & set(got)):
+        return "the output is not a returned value or an exception"
+    if "raised" in got:
+        names = got["raised"] if type(got["raised"]) is list else []
+        if isinstance(expected, Raises):
+            return None if expected.exception in names else (
+                f"raised {names[0] if names else 'an exception'}, expected {expected.exception}")
+        return f"raised {names[0] if names else 'an exception'} on a case with an answer"
+    if isinstance(expected, Raises):
+        return f"returned a value where it must raise {expected.exception}"
+    return compare(got["returned"], expected, **tolerances)
 
 
 def compare(got: Any, expected: Any, *, atol: float = 1e-5, rtol: float = 1e-4, dtype: bool = True) -> str | None:
@@ -107,6 +158,9 @@ def compare(got: Any, expected: Any, *, atol: float = 1e-5, rtol: float = 1e-4, 
         if not bool(torch.isclose(a, b, atol=atol, rtol=rtol).all()):
             return f"values differ by up to {float((a - b).abs().max()):.3g}"
         return None
+    if (type(got) is torch.Tensor and got.numel() == 1 and isinstance(expected, (int, float))
+            and not isinstance(expected, bool)):
+        got = got.item()  # a one-element tensor stands for its number, as in course_utils.checks.check_equal
     if isinstance(expected, bool) or expected is None or isinstance(expected, str):
         return None if type(got) is type(expected) and got == expected else f"got {got!r}, expected {expected!r}"
     if isinstance(expected, int):

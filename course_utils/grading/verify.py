@@ -131,8 +131,7 @@ def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Lim
             if missing:
                 missing_cells[ex.test] = missing
                 continue
-            jobs.append({"test_id": ex.test, "cells": sources, "name": ex.name, "call": ex.call,
-                         "cases": ex.normalised_cases(), "timeout": float(ex.timeout)})
+            jobs.append({**ex.job(), "cells": sources})
         for test, missing in missing_cells.items():
             records[test] = {"status": "error", "error": f"solution cell(s) {', '.join(missing)} not found"}
         if jobs:
@@ -149,7 +148,10 @@ def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Lim
         record = records.get(test, {"status": "error", "error": "no submission to run"})
         status, reason = record.get("status", "error"), str(record.get("error", ""))
         if status == "ok":
-            why = ex.verdict(record.get("outputs", []))
+            try:
+                why = ex.verdict(record.get("outputs", []))
+            except Exception as exc:  # noqa: BLE001 - odd plain data must cost this exercise, not the whole run
+                why = f"the output could not be judged ({type(exc).__name__}: {str(exc)[:120]})"
             status, reason = ("passed", "") if why is None else ("wrong", why)
         if status in ("timeout", "crashed"):
             result.flags.append(f"{status}:{test}")

@@ -15,15 +15,39 @@ import pytest
 import torch
 
 from course_utils.grading import collect as collect_mod
+from course_utils.grading import harness
 from course_utils.grading.feedback import strip_hidden
 from course_utils.grading.notebook import integrity_flags
 from course_utils.grading.sandbox import Limits, run_child
-from course_utils.grading.spec import Exercise, compare
+from course_utils.grading.spec import Exercise, Raises, compare, outcome_verdict
 
 
-def _job(test_id: str, source: str, name: str = "f", cases=((),), timeout: float = 20.0) -> dict:
+def _job(test_id: str, source: str, name: str = "f", cases=((),), timeout: float = 20.0, **how) -> dict:
     return {"test_id": test_id, "cells": [source], "name": name, "call": True,
-            "cases": [{"args": list(c), "kwargs": {}} for c in cases], "timeout": timeout}
+            "cases": [{"args": list(c), "kwargs": {}} for c in cases], "timeout": timeout, **how}
+
+
+_MODEL_INPUT = harness.model_arg([["Conv2d", {"in_channels": 2, "out_channels": 3, "kernel_size": 3}],
+                                  ["BatchNorm2d", {"num_features": 3}], ["Dropout", {"p": 0.5}]],
+                                 seed=5, dtype=torch.float64, init=lambda m: m[1].running_var.fill_(4.0))
+_X = torch.randn(1, 2, 5, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+# How the child calls answers that are modules, take modules or must raise (spec.Exercise's driver and outcome).
+DRIVER_PROBES = {
+    "describe": ("import torch.nn as nn\ndef f():\n    return nn.Sequential(nn.Conv2d(3, 4, (3, 1), stride=2, bias=False),"
+                 " nn.Sequential(nn.ReLU()), nn.Flatten())\n", [()], {"driver": "describe"}),
+    "describe_custom": ("import torch.nn as nn\nclass Mine(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                        "        self.conv = nn.Conv2d(1, 1, 3)\n    def forward(self, x):\n        return self.conv(x) * 0\n"
+                        "def f():\n    return Mine()\n", [()], {"driver": "describe"}),
+    "module": ("import torch, torch.nn as nn\nclass f(nn.Module):\n    def __init__(self, scale):\n        super().__init__()\n"
+               "        self.w = nn.Parameter(torch.tensor(float(scale)))\n    def forward(self, x):\n        return self.w * x * x\n",
+               [(3.0, torch.arange(4.0))], {"driver": "module"}),
+    "outcome": ("def f(k):\n    if k < 0:\n        raise ValueError('negative')\n    return k\n", [(2,), (-1,)], {"outcome": True}),
+    "outcome_fake": ("class ValueError(Exception):\n    pass\ndef f(k):\n    raise ValueError('a learner class named ValueError')\n",
+                     [(-1,)], {"outcome": True}),
+    "model_input": ("def f(model, x):\n    return [type(model).__name__, model.training, model.eval()(x)]\n",
+                    [(_MODEL_INPUT, _X)], {}),
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +75,9 @@ def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "hang": "def f():\n    while True:\n        pass\n",
         "after_hang": "def f():\n    return 'still graded'\n",
     }
-    jobs = [_job(k, v, cases=[(torch.ones(2),)] if k == "subclass" else [()], timeout=4 if k == "hang" else 20)
-            for k, v in probes.items()]
+    jobs = [_job(k, source, cases=cases, **how) for k, (source, cases, how) in DRIVER_PROBES.items()]
+    jobs += [_job(k, v, cases=[(torch.ones(2),)] if k == "subclass" else [()], timeout=4 if k == "hang" else 20)
+             for k, v in probes.items()]
     try:
         return run_child(["import torch"], jobs, denied=[str(secret)], limits=Limits())
     finally:
@@ -98,6 +123,53 @@ def test_a_crash_or_hang_costs_only_its_exercise(sandboxed: dict) -> None:
     assert _out(sandboxed, "after_hang") == "still graded"
 
 
+def test_describe_driver_sends_layers_the_grader_rebuilds(sandboxed: dict) -> None:
+    out = _out(sandboxed, "describe")
+    assert out["type"] == "Sequential" and [layer[0] for layer in out["layers"]] == ["Conv2d", "ReLU", "Flatten"]
+    model = harness.build(out["layers"])
+    conv = model[0]
+    assert type(conv) is torch.nn.Conv2d and conv.kernel_size == (3, 1) and conv.stride == (2, 2) and conv.bias is None
+    record = sandboxed["describe_custom"]
+    assert record["status"] == "error" and "own forward" in record["error"], record
+
+
+def test_module_driver_returns_output_parameters_and_gradients(sandboxed: dict) -> None:
+    out = _out(sandboxed, "module")
+    x = torch.arange(4.0)
+    assert torch.equal(out["output"], 3.0 * x * x) and out["requires_grad"] is True
+    assert set(out["parameters"]) == {"w"} and float(out["grads"]["w"]) == float((x * x).sum())
+
+
+def test_outcome_records_returns_and_builtin_exceptions(sandboxed: dict) -> None:
+    record = sandboxed["outcome"]
+    assert record["status"] == "ok", record
+    returned, raised = record["outputs"]
+    assert returned == {"returned": 2} and "ValueError" in raised["raised"]
+    assert outcome_verdict(returned, 2) is None and outcome_verdict(raised, Raises("ValueError")) is None
+    assert outcome_verdict(returned, Raises("ValueError")) is not None and outcome_verdict(raised, 2) is not None
+    (fake,) = sandboxed["outcome_fake"]["outputs"]
+    assert "ValueError" not in fake["raised"], "a learner's own class named ValueError passed for the built-in one"
+    assert outcome_verdict(fake, Raises("ValueError")) is not None
+
+
+def test_model_inputs_are_the_same_model_on_both_sides(sandboxed: dict) -> None:
+    name, training, output = _out(sandboxed, "model_input")
+    assert name == "Sequential" and training is True, "a model input must arrive in the training mode it was given"
+    expected = harness.build_arg(_MODEL_INPUT).eval()(_X)
+    assert output.dtype == torch.float64 and torch.allclose(output, expected.detach())
+
+
+def test_build_refuses_descriptions_it_cannot_trust() -> None:
+    conv = ["Conv2d", {"in_channels": 1, "out_channels": 2, "kernel_size": [3, 3]}, {"weight": [2, 1, 3, 3], "bias": [2]}]
+    assert type(harness.build([conv])[0]) is torch.nn.Conv2d
+    for bad in (["MyLayer", {}], ["Conv2d", {**conv[1], "evil": 1}, conv[2]], ["Conv2d", conv[1], {"weight": [9], "bias": [2]}],
+                ["Linear", {"in_features": -1, "out_features": 2}]):
+        with pytest.raises(ValueError):
+            harness.build([bad])
+    with pytest.raises(TypeError):
+        harness.describe(torch.nn.LazyLinear(3))
+
+
 def test_compare_plain_data() -> None:
     x = torch.arange(6.0).reshape(2, 3)
     assert compare(x.clone(), x) is None
@@ -108,6 +180,9 @@ def test_compare_plain_data() -> None:
     assert compare(7, 7) is None and compare(7.0, 7) is not None and compare(True, 1) is not None
     assert compare([x, 3], [x, 3]) is None and compare([x], [x, 3]) is not None
     assert compare({"w": x}, {"w": x}) is None and compare({"w": x + 1}, {"w": x}) is not None
+    # A one-element tensor stands for its number (as in the notebook's check_equal), but not a float for an int.
+    assert compare(torch.tensor(7), 7) is None and compare(torch.tensor(7.0), 7) is not None
+    assert compare(torch.tensor([0.5]), 0.5) is None and compare(torch.tensor([1, 2]), 1) is not None
 
 
 def test_exercise_verdict_uses_reference_and_judge() -> None:

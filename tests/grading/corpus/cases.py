@@ -2,7 +2,7 @@
 
 Every case is built from the chapter's student release with the instructor's
 answers filled in (``answered``), then changed the way a learner might. The
-target is the chapter's first function exercise in its verification spec;
+target is the chapter's first function exercise with test inputs in its verification spec;
 ``FULL`` / ``ZERO`` say what its autograder cell must score after
 verification, and every other exercise must keep full marks unless the case
 says ``others=ZERO``. ``flags`` must all be raised; a case with no flags

@@ -1,0 +1,169 @@
+"""Modules as test inputs and as answers, in plain data both processes can hold.
+
+The sandboxed child and the grader exchange only plain data (tensors, numbers,
+strings, lists, dicts). Exercises about ``nn.Module`` need three more things,
+all built from ``torch.nn`` layers named in :data:`LAYERS`:
+
+* a model as a *test input* (``gradient_map(model, x)``): :func:`model_arg`
+  (grader) writes it as ``{"__module__": layers, "state": ..., "dtype": ...,
+  "training": ...}`` and :func:`build_arg` (child and grader) turns that into
+  the same ``nn.Sequential`` on both sides;
+* a model as an *answer* (``classifier()``, ``downsampling_stack(224, 7)``):
+  :func:`describe` (child) writes its layers and hyper-parameters as plain
+  data, and :func:`build` (grader) rebuilds real ``torch.nn`` layers from
+  that description, so the grader judges PyTorch's own layers, never the
+  learner's objects;
+* a module class as an answer (``MixedPool2d(k, stride, a)``):
+  :func:`run_module` (child) constructs it, runs it forward and backward and
+  returns its output, parameters and their gradients.
+
+This module holds no expected values: nothing in it can help an answer pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+# torch.nn layers the verifier can describe and rebuild, with the constructor arguments read back as attributes.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+               "padding_mode"),
+    "ConvTranspose2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+                        "groups", "dilation"),
+    "Linear": ("in_features", "out_features"),
+    "MaxPool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    "AvgPool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
+    "AdaptiveAvgPool2d": ("output_size",),
+    "AdaptiveMaxPool2d": ("output_size",),
+    "BatchNorm2d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    "Dropout": ("p",),
+    "Flatten": ("start_dim", "end_dim"),
+    "ReLU": (),
+    "LeakyReLU": ("negative_slope",),
+    "GELU": ("approximate",),
+    "Sigmoid": (),
+    "Tanh": (),
+    "Identity": (),
+}
+_WITH_BIAS = ("Conv2d", "ConvTranspose2d", "Linear")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _listed(value: Any) -> Any:
+    """Tuples as lists, recursively: the form a description has after crossing from the child."""
+    if isinstance(value, (list, tuple)):
+        return [_listed(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _listed(v) for k, v in value.items()}
+    return value
+
+
+def _layer(module: nn.Module) -> list:
+    name = type(module).__name__
+    if name not in LAYERS or type(module) is not getattr(nn, name):
+        raise TypeError(f"the model contains a {name}, which is not one of the torch.nn layers the verifier can "
+                        f"rebuild ({', '.join(LAYERS)})")
+    kwargs = {attr: getattr(module, attr) for attr in LAYERS[name]}
+    if name in _WITH_BIAS:
+        kwargs["bias"] = module.bias is not None
+    shapes = {key: list(value.shape) for key, value in module.state_dict().items()}
+    return [name, _listed(kwargs), shapes]
+
+
+def _leaves(module: nn.Module) -> list[list]:
+    children = list(module.children())
+    if not children:
+        return [_layer(module)]
+    if type(module) is not nn.Sequential:
+        raise TypeError(f"the model contains a {type(module).__name__} with its own forward; the verifier reads "
+                        "models built from nn.Sequential and torch.nn layers only")
+    return [leaf for child in children for leaf in _leaves(child)]
+
+
+def describe(module: Any) -> dict:
+    """Child side: ``{"type": ..., "layers": [[name, kwargs, state shapes], ...]}`` of a model built from nn.Sequential."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"the answer is a {type(module).__name__}, not an nn.Module")
+    return {"type": type(module).__name__, "layers": _leaves(module)}
+
+
+def build(layers: list, *, check_shapes: bool = True) -> nn.Sequential:
+    """Grader side: real torch.nn layers from a description's ``layers`` (raises ValueError when it is not one).
+
+    Build it under ``with torch.device("meta"):`` to trace shapes without memory.
+    """
+    if not isinstance(layers, list):
+        raise ValueError("the description has no list of layers")
+    modules = []
+    for number, entry in enumerate(layers, start=1):
+        if not isinstance(entry, list) or len(entry) not in (2, 3) or not isinstance(entry[1], dict):
+            raise ValueError(f"layer {number} is not described as [name, arguments, shapes]")
+        name, kwargs = entry[0], entry[1]
+        if name not in LAYERS:
+            raise ValueError(f"layer {number} is a {name!r}, which the verifier cannot rebuild")
+        allowed = set(LAYERS[name]) | ({"bias"} if name in _WITH_BIAS else set())
+        if set(kwargs) - allowed:
+            raise ValueError(f"layer {number} ({name}) has unknown arguments {sorted(set(kwargs) - allowed)}")
+        try:
+            module = getattr(nn, name)(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
+        except Exception as exc:  # noqa: BLE001 - any refusal of PyTorch's constructor is a wrong description
+            raise ValueError(f"layer {number} ({name}) cannot be built: {exc}") from None
+        if check_shapes and len(entry) == 3:
+            shapes = {key: list(value.shape) for key, value in module.state_dict().items()}
+            if shapes != entry[2]:
+                raise ValueError(f"layer {number} ({name}) holds tensors of shapes {entry[2]}, "
+                                 f"not those of its arguments {shapes}")
+        modules.append(module)
+    return nn.Sequential(*modules)
+
+
+def model_arg(layers: list, *, seed: int, dtype: torch.dtype = torch.float32, training: bool = True,
+              init: Any = None) -> dict:
+    """Grader side: a model test input as plain data; ``layers`` are ``[name, kwargs]`` pairs, weights from ``seed``.
+
+    ``init(model)`` may change the weights or buffers (e.g. BatchNorm statistics) before they are stored.
+    """
+    layers = _listed([[name, dict(kwargs)] for name, kwargs in layers])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build(layers).to(dtype)
+        if init is not None:
+            with torch.no_grad():
+                init(model)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {"__module__": layers, "state": state, "dtype": str(dtype).removeprefix("torch."), "training": training}
+
+
+def is_model_arg(value: Any) -> bool:
+    return type(value) is dict and "__module__" in value
+
+
+def build_arg(value: dict) -> nn.Sequential:
+    """Child and grader side: the ``nn.Sequential`` a :func:`model_arg` stands for, in its training mode."""
+    model = build(value["__module__"]).to(_DTYPES[value.get("dtype", "float32")])
+    model.load_state_dict(value["state"])
+    return model.train(bool(value.get("training", True)))
+
+
+def run_module(target: Any, args: list, kwargs: dict) -> dict:
+    """Child side: ``module = target(*args[:-1], **kwargs)``, then forward ``args[-1]`` and backward its sum.
+
+    Returns the output, whether it needs a gradient, and every parameter with its gradient (None when none).
+    """
+    *ctor, x = args
+    module = target(*ctor, **kwargs)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"calling it returned a {type(module).__name__}, not an nn.Module")
+    out = module(x)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"its forward returned a {type(out).__name__}, not a tensor")
+    requires_grad = bool(out.requires_grad)
+    if requires_grad:
+        out.sum().backward()
+    params = dict(module.named_parameters())
+    return {"output": out, "requires_grad": requires_grad,
+            "parameters": {name: p.detach() for name, p in params.items()},
+            "grads": {name: p.grad for name, p in params.items()}}

@@ -1,0 +1,132 @@
+"""One plausible wrong answer per exercise of every chapter with a verification spec.
+
+``WRONG[chapter][grade_id]`` is the whole source of a solution cell. Each is a
+mistake a learner makes (a forgotten bias, dtype, dilation, ``model.eval()``,
+a square-only shortcut...) and, where the chapter's visible checks allow it,
+one that those checks miss, so only hidden tests (or verification) can catch
+it. tests/grading/test_specs.py asserts that verification gives each of them 0.
+"""
+
+from __future__ import annotations
+
+WRONG: dict[str, dict[str, str]] = {
+    "01_convolution": {
+        "conv2d_loops": '''def conv2d_loops(x, weight, bias=None):
+    n, _, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    out = torch.zeros(n, c_out, h - kh + 1, w - kw + 1, dtype=x.dtype)
+    for b in range(n):
+        for o in range(c_out):
+            for i in range(h - kh + 1):
+                for j in range(w - kw + 1):
+                    out[b, o, i, j] = (x[b, :, i:i + kh, j:j + kw] * weight[o]).sum()
+    return out  # the bias is forgotten
+''',
+        "conv2d_unfold": '''def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):
+    n, _, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    h_out = (h + 2 * padding - kh) // stride + 1
+    w_out = (w + 2 * padding - kw) // stride + 1
+    columns = F.unfold(x, (kh, kw), padding=padding, stride=stride)
+    return (weight.reshape(c_out, -1) @ columns).reshape(n, c_out, h_out, w_out)  # the bias is forgotten
+''',
+        "conv_param_count": '''def conv_param_count(c_in, c_out, k, bias=True):
+    return c_out * c_in * k * k + (c_out if bias else 0)  # k as a pair (kH, kW) is not handled
+''',
+        "edge_kernel": '''def edge_kernel():
+    return torch.tensor([[0.3, 0.3, 0.3], [0.0, 0.0, 0.0], [-0.3, -0.3, -0.3]])  # too weak: 0.9 on a unit step
+''',
+    },
+    "02_padding_stride_dilation": {
+        "output_size": '''def output_size(n, k, s=1, p=0, d=1):
+    return (n + 2 * p - d * (k - 1)) // s if s > 1 else n + 2 * p - d * (k - 1)  # floor(m / s), not floor((m - 1) / s) + 1
+''',
+        "transposed_output_size": '''def transposed_output_size(n, k, s=1, p=0, output_padding=0, d=1):
+    extra = output_padding if s > 1 else 0  # output_padding wrongly ignored without a stride
+    return (n - 1) * s - 2 * p + d * (k - 1) + extra + 1
+''',
+        "same_padding": '''def same_padding(k, d=1):
+    if k % 2 == 0:  # the parity of k, not of the dilated span d * (k - 1) + 1
+        raise ValueError("even kernel")
+    return d * (k - 1) // 2
+''',
+        "fix_in_features": '''def features():
+    return nn.Sequential(
+        nn.Conv2d(3, 12, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(12, 24, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(24, 48, 3, dilation=2), nn.ReLU(),
+    )
+
+
+def classifier():
+    # an added pooling layer makes the shapes fit instead of fixing in_features
+    return nn.Sequential(features(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(48, 10))
+''',
+        "downsampling_stack": '''def downsampling_stack(n_in, n_out, channels=8):
+    layers, n, c_in = [], n_in, 3
+    while n > n_out:  # never raises: an unreachable n_out gets a stack that overshoots it
+        layers += [nn.Conv2d(c_in, channels, 3, stride=2, padding=1), nn.ReLU()]
+        n, c_in = (n - 1) // 2 + 1, channels
+    return nn.Sequential(*layers)
+''',
+    },
+    "03_pooling": {
+        "max_pool2d": '''def max_pool2d(x, kernel_size, stride=None, padding=0):
+    stride = kernel_size if stride is None else stride
+    x = F.pad(x.float(), (padding,) * 4, value=float("-inf"))  # float64 inputs come back as float32
+    return x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride).amax(dim=(-2, -1))
+''',
+        "avg_pool2d": '''def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    stride = kernel_size if stride is None else stride
+    x = F.pad(x.float(), (padding,) * 4)  # float64 inputs come back as float32
+    return x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride).mean(dim=(-2, -1))
+''',
+        "global_avg_pool": '''def global_avg_pool(x):
+    return x.sum(dim=(2, 3)) / x.shape[2] ** 2  # assumes square feature maps
+''',
+        "mixed_pool": '''class MixedPool2d(nn.Module):
+    def __init__(self, kernel_size, stride=None, a=0.5):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.a = nn.Parameter(torch.tensor(float(a)))
+
+    def forward(self, x):
+        a = self.a.item()  # a number, not the parameter: no gradient reaches a
+        return a * F.max_pool2d(x, self.kernel_size, self.stride) + (1 - a) * F.avg_pool2d(x, self.kernel_size, self.stride)
+''',
+        "prediction_consistency": '''def prediction_consistency(model, x, max_shift):
+    with torch.no_grad():  # model.eval() forgotten: dropout and batch statistics change the predictions
+        base = model(x).argmax(dim=1)
+        same = [model(torch.roll(x, s, dims=-1)).argmax(dim=1) == base for s in range(1, max_shift + 1)]
+    return torch.stack(same).float().mean().item()
+''',
+    },
+    "04_receptive_fields": {
+        "fields_by_hand": '''def fields_by_hand():
+    return {"A": (25, 4), "B": (15, 4)}  # B stops before the 1x1 and dilated layers
+''',
+        "field_recursion": '''def field_recursion(layers):
+    size, jump, start, out = 1, 1, 0.5, []
+    for k, s, p, d in layers:
+        size, start = size + (k - 1) * d * jump, start + ((k - 1) / 2 - p) * jump  # dilation left out of start
+        jump *= s
+        out.append((size, jump, start))
+    return out
+''',
+        "layers_to_cover": '''def layers_to_cover(target, strides):
+    size, jump, layers = 1, 1, 0
+    while size < target:
+        size += 2 * jump
+        jump *= strides[layers] if layers < min(len(strides), 3) else 1  # strides after the third are ignored
+        layers += 1
+    return layers
+''',
+        "gradient_map": '''def gradient_map(model, x):
+    x = x.detach().clone().requires_grad_()  # model.eval() forgotten: BatchNorm and dropout stay in training mode
+    out = model(x)
+    (grad,) = torch.autograd.grad(out[0, :, out.shape[-2] // 2, out.shape[-1] // 2].sum(), x)
+    return grad[0].abs().sum(dim=0)
+''',
+    },
+}
