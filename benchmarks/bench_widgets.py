@@ -61,6 +61,8 @@ def main() -> None:
     presets = ["gaussian", "sharpen", "laplacian", "emboss"] * 4
     add("KernelExplorer 128x128 RGB", "preset kernel", per_update(presets, lambda v: setattr(ke.preset, "value", v)), 30)
     add("KernelExplorer 128x128 RGB", "stride", per_update([1, 2, 3] * 6, lambda v: setattr(ke.stride, "value", v)), 30)
+    add("KernelExplorer 128x128 RGB", "padding", per_update([0, 1, 2, 3] * 5, lambda v: setattr(ke.padding, "value", v)), 30)
+    add("KernelExplorer 128x128 RGB", "channel", per_update(["R", "G", "B"] * 6, lambda v: setattr(ke.channel, "value", v)), 30)
     grey = KernelExplorer(sample_image(size=(128, 128), grey=True), "sobel_x")
     add("KernelExplorer 128x128 grey", "position slider", per_update(list(range(0, 16 * 200, 200)),
                                                                       lambda v: setattr(grey.position, "value", v)), 30)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import CourseError
 from ._conv import MODES, PADDING_MODES, _as_image, _as_kernel, convolve
-from ._frontend import FigureWidget, message_html, new_figure
+from ._frontend import Compositor, FigureWidget, encode_png, message_html, new_figure
 
 __all__ = ["KernelExplorer", "convolve", "MODES", "PADDING_MODES"]
 
@@ -48,6 +48,9 @@ class KernelExplorer(FigureWidget):
         self.message = ""
         self._cells: dict[str, list[list[Any]]] = {}
         self._busy = False
+        self._computed = 0  # how many times the output was computed (tells the drawing it changed)
+        self._holding = False  # True while the widget itself moves the position slider
+        self._anchor: tuple[int, int] | None = None  # input pixel under the window's top-left corner
         try:
             self.image = _as_image(image)
             self._image_error = ""
@@ -101,12 +104,9 @@ class KernelExplorer(FigureWidget):
                 t.observe(self._on_cell, "value")
         for w in (self.stride, self.padding, self.padding_mode, self.dilation, self.mode):
             w.observe(lambda change: self._recompute(), "value")
-        self.channel.observe(lambda change: self._redraw_all(), "value")
-        self.position.observe(lambda change: self._draw_position(), "value")
+        self.channel.observe(lambda change: self._redraw(), "value")
+        self.position.observe(self._on_position, "value")
         self._recompute()
-        if self.output is not None:  # start in the middle, so the static picture shows the patch clearly
-            ho, wo = self.output.shape[1:]
-            self.position.value = (ho // 2) * wo + wo // 2
 
     # ---------------------------------------------------------------- figure
     def _build_figure(self) -> None:
@@ -125,15 +125,23 @@ class KernelExplorer(FigureWidget):
         self.cell = Rectangle((0, 0), 1, 1, fill=False, edgecolor="#ff3b30", linewidth=2)
         self.ax_in.add_patch(self.patch)
         self.ax_out.add_patch(self.cell)
-        # Three layers, so an update re-draws only what changed: the background (frames, input picture) is
-        # re-drawn when the geometry changes; the content (kernel, output, their titles) over a cached copy of
-        # the background; the two rectangles over a cached copy of background + content (position moves).
-        for artist in (self.patch, self.cell, self.im_k, self.im_out, self.ax_k.title, self.ax_out.title):
-            artist.set_animated(True)
-        self._content_bg: Any = None
-        self._geometry: Any = None
-        self.k_texts: list[Any] = []
+        # the kernel's numbers: 25 text artists made once, re-used (set_text) for any kernel of up to 25 entries
+        self.k_texts = [self.ax_k.text(0, 0, "", ha="center", va="center", visible=False, clip_on=True) for _ in range(25)]
         self.fig_message = self.fig.text(0.5, 0.5, "", ha="center", va="center", color="#b00020", fontsize=12, wrap=True)
+        # An update re-draws only what changed (see Compositor): the background (figure, axes frames, the
+        # one-line message) is a full Agg draw, needed only when an axes box moves; each group below is re-drawn
+        # alone, over cached pixels, when its content changes: the input picture (padding), the kernel with its
+        # numbers (preset, editor, mode), the output (any re-computation, channel), each title only when its
+        # text changes; the window's two rectangles are drawn on top at every position. A full re-draw gives
+        # the same pixels (tested).
+        self._compositor = Compositor(self.fig, {
+            "in_title": (self.ax_in.title,), "in": (self.im_in,),
+            "k_title": (self.ax_k.title,), "k": (self.im_k, *self.k_texts),
+            "out_title": (self.ax_out.title,), "out": (self.im_out,),
+        }, overlay=(self.patch, self.cell))
+        self._geometry: Any = None  # axes boxes + message the cached background was drawn with
+        self._reshaped = False  # an image's extent changed since the axes boxes were last checked
+        self._keys: dict[str, Any] = {}  # what each group's artists show now
 
     # ---------------------------------------------------------------- controls
     def _fill_grid(self, k: Any) -> None:
@@ -205,24 +213,19 @@ class KernelExplorer(FigureWidget):
 
     # ---------------------------------------------------------------- compute + draw
     def _recompute(self) -> None:
+        """Compute the output once for the current settings, then bring the drawing up to date."""
         error = self._image_error or self._kernel_error
+        output = None
         if not error:
             try:
-                self.output = convolve(self.image, self._kernel, **self.settings())
+                output = convolve(self.image, self._kernel, **self.settings())
             except CourseError as exc:
                 error = str(exc)
-        if error:
-            self.output = None
+        self.output = output
+        self._computed += 1
         self.message = error
         self.msg.value = message_html(error)
-        if self.output is not None:
-            _, ho, wo = self.output.shape
-            n = ho * wo
-            self.position.max = n - 1
-            self.play.max = n - 1
-            if self.position.value > n - 1:
-                self.position.value = n - 1
-        self._redraw_all()
+        self._redraw()
 
     def _channel_index(self) -> int:
         return "RGB".index(self.channel.value) if self.image.shape[0] == 3 else 0
@@ -235,52 +238,136 @@ class KernelExplorer(FigureWidget):
             return self.image
         return F.pad(self.image[None], (p,) * 4, mode="constant" if self.padding_mode.value == "zeros" else "reflect")[0]
 
-    def _redraw_all(self) -> None:
-        import numpy as np
-
+    def _redraw(self) -> None:
+        """Update the artists whose content changed (``set_data``/``set_text``), mark their groups for
+        re-drawing, move the window, and push one new picture."""
         valid = self.output is not None
-        for artist in (self.im_in, self.im_k, self.im_out, self.patch, self.cell):
-            artist.set_visible(valid)
+        if self._keys.get("valid") != valid:  # picture <-> message: everything is brought up to date
+            self._keys = {"valid": valid}
+            for group in self._compositor.groups.values():
+                for artist in group:
+                    artist.set_visible(valid)
+            for artist in self._compositor.overlay:
+                artist.set_visible(valid)
+            self._compositor.invalidate()
         self.fig_message.set_text("" if valid else self.message)
-        self._content_bg = None
-        geometry = (valid, self.padding.value, self.padding_mode.value, tuple(self._kernel.shape),
-                    None if self.output is None else tuple(self.output.shape))
-        if geometry != self._geometry:
-            self._geometry, self._background = geometry, None
         if not valid:
             self.arith.value = ""
+            self._check_geometry()
             self._refresh()
             return
-        ch = self._channel_index()
-        padded = self._padded()
-        self._padded_cache = padded
-        shown = padded.permute(1, 2, 0).numpy() if padded.shape[0] == 3 else padded[0].numpy()
+        key = (id(self.image), self.padding.value, self.padding_mode.value)
+        if self._keys.get("input") != key:
+            self._keys["input"] = key
+            self._update_input()
+        key = (tuple(self._kernel.shape), tuple(self._kernel.flatten().tolist()), self.mode.value)
+        if self._keys.get("kernel") != key:
+            self._keys["kernel"] = key
+            self._update_kernel()
+        key = (self._computed, self.channel.value)
+        if self._keys.get("output") != key:
+            self._keys["output"] = key
+            self._update_output()
+        self._check_geometry()
+        self._place_window()
+        self._draw_position()
+
+    def _set_title(self, ax: Any, group: str, text: str, fontsize: int) -> None:
+        if ax.get_title() != text or ax.title.get_fontsize() != fontsize:
+            ax.set_title(text, fontsize=fontsize, pad=8)  # pad: the title's pixels stay clear of the picture's
+            self._compositor.invalidate(group)
+
+    def _update_input(self) -> None:
+        import numpy as np
+
+        padded = self._padded().numpy()
+        self._padded_np = padded  # for the multiply-and-sum
+        shown = padded.transpose(1, 2, 0) if padded.shape[0] == 3 else padded[0]
         self.im_in.set_data(np.clip(shown, 0, 1))
-        self.im_in.set_extent((-0.5, shown.shape[1] - 0.5, shown.shape[0] - 0.5, -0.5))
+        self._fit(self.im_in, shown.shape)
+        self._compositor.invalidate("in")
         p = self.padding.value
-        self.ax_in.set_title(f"input {tuple(self.image.shape)}" + (f", padded by {p}" if p else ""), fontsize=10)
+        self._set_title(self.ax_in, "in_title", f"input {tuple(self.image.shape)}" + (f", padded by {p}" if p else ""), 10)
+
+    def _update_kernel(self) -> None:
+        import numpy as np
+
         k = self._kernel.numpy()
+        self._k_np = (np.flip(k, (0, 1)) if self.mode.value == "convolution" else k).astype(np.float64)  # as applied
+        flip = " (flipped: convolution)" if self.mode.value == "convolution" else ""
+        self._set_title(self.ax_k, "k_title", f"kernel {k.shape[0]}x{k.shape[1]}{flip}", 9)
+        values = self._keys["kernel"][:2]
+        if self._keys.get("kernel_drawn") == values:  # only the mode changed: the title says so
+            return
+        self._keys["kernel_drawn"] = values
         lim = float(np.abs(k).max()) or 1.0
         self.im_k.set_data(k)
         self.im_k.set_clim(-lim, lim)
-        self.im_k.set_extent((-0.5, k.shape[1] - 0.5, k.shape[0] - 0.5, -0.5))
-        for t in self.k_texts:  # the numbers, for kernels up to 5x5 (they cost only on a full re-draw)
-            t.remove()
-        self.k_texts = [self.ax_k.text(c, r, f"{k[r, c]:.2g}", ha="center", va="center", fontsize=8 if k.shape[0] <= 3 else 6,
-                                       color="white" if abs(k[r, c]) > 0.6 * lim else "black")
-                        for r in range(k.shape[0]) for c in range(k.shape[1])] if k.size <= 25 else []
-        for t in self.k_texts:
-            t.set_animated(True)
-        flip = " (flipped: convolution)" if self.mode.value == "convolution" else ""
-        self.ax_k.set_title(f"kernel {k.shape[0]}x{k.shape[1]}{flip}", fontsize=9)
-        out = self.output[ch].numpy()
+        self._fit(self.im_k, k.shape)
+        numbers = k.size <= len(self.k_texts)  # the numbers, for kernels up to 5x5
+        size = 8 if k.shape[0] <= 3 else 6
+        for i, t in enumerate(self.k_texts):
+            if numbers and i < k.size:
+                r, c = divmod(i, k.shape[1])
+                t.set_position((c, r))
+                t.set_text(f"{k[r, c]:.2g}")
+                t.set_fontsize(size)
+                t.set_color("white" if abs(k[r, c]) > 0.6 * lim else "black")
+                t.set_visible(True)
+            else:
+                t.set_visible(False)
+        self._compositor.invalidate("k")
+
+    def _update_output(self) -> None:
+        out = self.output[self._channel_index()].numpy()
         self.im_out.set_data(out)
         lo, hi = float(out.min()), float(out.max())
         self.im_out.set_clim(lo, hi if hi > lo else lo + 1e-6)
-        self.im_out.set_extent((-0.5, out.shape[1] - 0.5, out.shape[0] - 0.5, -0.5))
+        self._fit(self.im_out, out.shape)
+        self._compositor.invalidate("out")
         name = f" channel {self.channel.value}" if self.image.shape[0] == 3 else ""
-        self.ax_out.set_title(f"output{name} {tuple(self.output.shape)}", fontsize=10)
-        self._draw_position()
+        self._set_title(self.ax_out, "out_title", f"output{name} {tuple(self.output.shape)}", 10)
+
+    def _fit(self, im: Any, shape: tuple[int, ...]) -> None:
+        """Let an image's axes span its new pixel grid (only when the grid's size changed)."""
+        extent = (-0.5, shape[1] - 0.5, shape[0] - 0.5, -0.5)
+        if tuple(im.get_extent()) != extent:
+            im.set_extent(extent)
+            self._reshaped = True
+
+    def _check_geometry(self) -> None:
+        """Drop the cached background when an axes box moved (the aspect of a picture changed) or the message did."""
+        if self._reshaped or self._geometry is None or self._geometry[1] != self.fig_message.get_text():
+            self._reshaped = False
+            boxes = []
+            for ax in (self.ax_in, self.ax_k, self.ax_out):
+                ax.apply_aspect()
+                boxes.append(tuple(round(v, 6) for v in ax.get_position(original=False).bounds))
+            geometry = (tuple(boxes), self.fig_message.get_text())
+            if geometry != self._geometry:
+                self._geometry = geometry
+                self._compositor.reset()
+
+    def _place_window(self) -> None:
+        """Set the slider's range for the new output; keep the window over the same spot of the input."""
+        _, ho, wo = self.output.shape
+        n = ho * wo
+        s, p = self.stride.value, self.padding.value
+        if self._anchor is None:  # first drawing: start in the middle, so the static picture shows the patch clearly
+            r, c = ho // 2, wo // 2
+        else:  # the patch's top-left input pixel (unpadded coordinates) stays where it was, as near as the stride allows
+            r = min(max(round((self._anchor[0] + p) / s), 0), ho - 1)
+            c = min(max(round((self._anchor[1] + p) / s), 0), wo - 1)
+        self._holding = True  # the slider's own change events must not re-draw a half-updated state
+        try:
+            if n - 1 >= self.position.max:
+                self.position.max = self.play.max = n - 1
+                self.position.value = r * wo + c
+            else:
+                self.position.value = r * wo + c
+                self.position.max = self.play.max = n - 1
+        finally:
+            self._holding = False
 
     def cell_at(self, position: int | None = None) -> tuple[int, int]:
         """(row, column) of the output cell for a slider position (default: the current one)."""
@@ -294,49 +381,41 @@ class KernelExplorer(FigureWidget):
         kh, kw = self._kernel.shape
         return r * s, c * s, d * (kh - 1) + 1, d * (kw - 1) + 1
 
+    def _on_position(self, change: Any) -> None:
+        if not self._holding:
+            self._draw_position()
+
     def _draw_position(self) -> None:
         if self.output is None:
             return
         r, c = self.cell_at()
         top, left, h, w = self.patch_box()
+        p = self.padding.value
+        self._anchor = (top - p, left - p)
         self.patch.set_xy((left - 0.5, top - 0.5))
         self.patch.set_width(w)
         self.patch.set_height(h)
         self.cell.set_xy((c - 0.5, r - 0.5))
         self.arith.value = self._arithmetic(r, c, top, left)
-        self._refresh(full=False)
+        self._refresh()
+
+    def _refresh(self, full: bool = False) -> None:
+        if full:
+            self._compositor.reset()
+        super()._refresh(full=False)
 
     def _render(self) -> bytes:
-        """PNG of the figure, re-drawing only the stale layers (see the comment in ``_build_figure``)."""
-        from ._frontend import encode_png
-
-        canvas = self.fig.canvas
-        if self._background is None:
-            canvas.draw()  # skips every animated artist
-            self._background = canvas.copy_from_bbox(self.fig.bbox)
-            self._content_bg = None
-        if self._content_bg is None:
-            canvas.restore_region(self._background)
-            for artist in (self.im_k, self.im_out, self.ax_k.title, self.ax_out.title, *self.k_texts):
-                if artist.get_visible():
-                    self.fig.draw_artist(artist)
-            self._content_bg = canvas.copy_from_bbox(self.fig.bbox)
-        else:
-            canvas.restore_region(self._content_bg)
-        for artist in (self.patch, self.cell):
-            if artist.get_visible():
-                self.fig.draw_artist(artist)
-        return encode_png(canvas)
+        """PNG of the figure, re-drawing only what changed (see the comment in ``_build_figure``)."""
+        self._compositor.render()
+        return encode_png(self.fig.canvas)
 
     def _arithmetic(self, r: int, c: int, top: int, left: int) -> str:
-        import torch
-
         ch = self._channel_index()
         d = self.dilation.value
-        k = torch.flip(self._kernel, (0, 1)) if self.mode.value == "convolution" else self._kernel
+        k = self._k_np
         kh, kw = k.shape
-        patch = self._padded_cache[ch, top: top + d * (kh - 1) + 1: d, left: left + d * (kw - 1) + 1: d]
-        terms = [f"({float(k[i, j]):.3g})×{float(patch[i, j]):.3f}" for i in range(kh) for j in range(kw)]
+        patch = self._padded_np[ch, top: top + d * (kh - 1) + 1: d, left: left + d * (kw - 1) + 1: d]
+        terms = [f"({k[i, j]:.3g})×{patch[i, j]:.3f}" for i in range(kh) for j in range(kw)]
         total = float((k * patch).sum())
         self.arithmetic_total = total
         return (f"<code>out[{r}, {c}] = " + " + ".join(terms) + f" = <b>{total:.4f}</b></code>")

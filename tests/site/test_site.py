@@ -2,9 +2,10 @@
 
 For every chapter page: the title, every image loaded, math typeset, the
 launch and download buttons, no hidden test on the page, no request leaving
-localhost, no failed request and no console error. The search page finds each
-chapter. One screenshot per part of the table of contents (and of the intro)
-goes to test-artifacts/site/.
+localhost, no failed request and no console error. The widget gallery
+(jupyter-book/widget_gallery.ipynb) gets the same checks, plus a still picture
+for every course widget. The search page finds each chapter. One screenshot per
+part of the table of contents (and of the intro) goes to test-artifacts/site/.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import build_book  # scripts/build_book.py, loaded by conftest.py
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = build_book.discover_chapters()
+PAGES = build_book.discover_pages()  # notebook pages kept in jupyter-book/ (the widget gallery)
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 pytestmark = pytest.mark.timeout(600)
@@ -159,6 +161,99 @@ def test_chapter_page(browser, base_url, site, name):
         page.context.close()
 
 
+def test_widget_gallery_page(browser, base_url, site):
+    """One section per course widget, each showing its still picture; launch and download give the repository's file."""
+    from course_utils import widgets
+
+    assert "widget_gallery" in PAGES
+    v = visit(browser, f"{base_url}/jupyter-book/widget_gallery.html")
+    page = v.page
+    try:
+        assert page.locator("article h1").first.inner_text().strip().rstrip("#").strip() == "Widget gallery"
+        images = page.evaluate("Array.from(document.querySelectorAll('article img')).map(i => [i.src, i.naturalWidth])")
+        broken = [src for src, width in images if width == 0]
+        assert not broken, f"images that did not load: {broken}"
+
+        # every widget has its section, and the section shows a picture (the static fallback), not a repr
+        sections = page.evaluate(
+            """Array.from(document.querySelectorAll('article section section')).map(s => [
+                s.querySelector('h2') ? s.querySelector('h2').textContent.replace('#', '').trim() : '',
+                s.querySelectorAll('.cell_output img').length,
+                Array.from(s.querySelectorAll('.cell_output')).map(o => o.innerText).join(' ')])"""
+        )
+        shown = {title: (count, text) for title, count, text in sections}
+        for name in (n for n in widgets.__all__ if n != "display_mode"):
+            assert name in shown, f"the gallery has no section for {name}"
+            count, text = shown[name]
+            assert count >= 1, f"the {name} section shows no picture"
+            assert f"{name}(" not in text, f"the {name} section shows the widget's text repr instead of its picture"
+
+        # the chapter links resolve to pages of this site
+        links = page.evaluate("Array.from(document.querySelectorAll('article a.reference.internal')).map(a => a.href)")
+        assert any("/notebooks/" in link for link in links), "the gallery links to no chapter"
+        for link in links:
+            assert page.request.get(link.split("#")[0]).ok, f"broken link {link}"
+
+        # launch button: Colab opens this notebook in the repository; download: the same file, byte for byte
+        repo = yaml.safe_load((ROOT / "jupyter-book" / "_config.yml").read_text())["repository"]["url"]
+        colab = repo.replace("https://github.com/", "https://colab.research.google.com/github/")
+        hrefs = page.evaluate("Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href'))")
+        assert f"{colab}/blob/main/jupyter-book/widget_gallery.ipynb" in hrefs
+        assert (ROOT / "jupyter-book" / "widget_gallery.ipynb").is_file()
+        assert any(h and h.endswith("_sources/jupyter-book/widget_gallery.ipynb") for h in hrefs), "no download link"
+        response = page.request.get(f"{base_url}/_sources/jupyter-book/widget_gallery.ipynb")
+        assert response.ok and response.body() == (ROOT / "jupyter-book" / "widget_gallery.ipynb").read_bytes()
+
+        check_clean(v)
+    finally:
+        page.context.close()
+
+
+def test_pages_embed_only_the_widget_state_they_show(site):
+    """A page without widget views carries no widget models (the course widgets are pictures here)."""
+    pages = list(site.rglob("*.html"))
+    assert pages
+    for html in pages:
+        text = html.read_text(errors="replace")
+        match = build_book.WIDGET_STATE_RE.search(text)
+        if match and not build_book.WIDGET_VIEW_RE.search(text):
+            assert json.loads(match.group(2))["state"] == {}, f"{html.relative_to(site)} embeds unused widget models"
+
+
+def test_prune_widget_state_keeps_what_views_use():
+    """Unit check of the pruning on a small page (no build needed)."""
+    state = {"version_major": 2, "version_minor": 0, "state": {
+        "a1": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_b2"], "layout": "IPY_MODEL_c3"}},
+        "b2": {"model_name": "HTMLModel", "state": {"value": "</script> is escaped"}},
+        "c3": {"model_name": "LayoutModel", "state": {}},
+        "d4": {"model_name": "IntSliderModel", "state": {"layout": "IPY_MODEL_e5"}},
+        "e5": {"model_name": "LayoutModel", "state": {}},
+    }}
+    body = json.dumps(state).replace("</", "<\\/")
+    view = '<script type="application/vnd.jupyter.widget-view+json">{"version_major": 2, "version_minor": 0, "model_id": "a1"}</script>'
+    page = f'<html><script type="application/vnd.jupyter.widget-state+json">{body}</script>{view}</html>'
+    pruned = build_book.prune_widget_state(page)
+    kept = json.loads(build_book.WIDGET_STATE_RE.search(pruned).group(2))["state"]
+    assert set(kept) == {"a1", "b2", "c3"}
+    assert kept["b2"]["state"]["value"] == "</script> is escaped" and "</script> is" not in pruned
+    no_views = build_book.prune_widget_state(page.replace(view, ""))
+    assert json.loads(build_book.WIDGET_STATE_RE.search(no_views).group(2))["state"] == {}
+    broken = page.replace(body, "{not json")
+    assert build_book.prune_widget_state(broken) == broken
+    assert build_book.prune_widget_state("<html></html>") == "<html></html>"
+
+
+def test_toc_stages_book_pages_at_their_repository_path():
+    toc = "format: jb-book\nroot: intro\nparts:\n  - caption: A\n    chapters:\n      - glob: notebooks/0[1-4]_*/*\n" \
+          "  - caption: Tools\n    chapters:\n      - file: widget_gallery\n"
+    expanded = yaml.safe_load(build_book.expand_toc(toc, ["01_convolution"], ["widget_gallery"]))
+    assert expanded["parts"][1]["chapters"] == [{"file": "jupyter-book/widget_gallery"}]
+    assert expanded["parts"][0]["chapters"] == [{"file": "notebooks/01_convolution/01_convolution"}]
+    real = yaml.safe_load(build_book.expand_toc((ROOT / "jupyter-book" / "_toc.yml").read_text(), CHAPTERS, PAGES))
+    files = [entry["file"] for part in real["parts"] for entry in part["chapters"]]
+    assert "jupyter-book/widget_gallery" in files, "the widget gallery is not in the table of contents"
+
+
 def test_math_is_typeset_somewhere(browser, base_url):
     """The course has formulas; at least one chapter page shows typeset math."""
     counts = []
@@ -261,11 +356,12 @@ def test_page_preparation_strips_hidden_tests_and_marks_exercises():
 
 
 def test_chapters_come_from_the_execution_cache(site):
-    """Every staged chapter page has a matching jupyter-cache record: a rebuild does not re-execute it."""
+    """Every staged page (chapters, widget gallery) has a matching jupyter-cache record: a rebuild does not re-execute it."""
     from jupyter_cache import get_cache
 
     cache = get_cache(site.parents[1] / "_build" / ".jupyter_cache")
-    for name in CHAPTERS:
-        staged = site.parents[1] / "src" / "notebooks" / name / f"{name}.ipynb"
-        record = cache.match_cache_file(staged)  # KeyError when the page is not cached
+    staged = [site.parents[1] / "src" / "notebooks" / name / f"{name}.ipynb" for name in CHAPTERS]
+    staged += [site.parents[1] / "src" / "jupyter-book" / f"{name}.ipynb" for name in PAGES]
+    for path in staged:
+        record = cache.match_cache_file(path)  # KeyError when the page is not cached
         assert record.pk >= 1

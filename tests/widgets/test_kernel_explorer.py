@@ -208,12 +208,51 @@ def test_pil_and_hwc_inputs():
 
 
 def test_layered_redraw_equals_a_full_redraw(monkeypatch):
-    """Partial updates (cached background / content layers) must give exactly the picture a full re-draw gives."""
+    """Partial updates (only the changed groups re-drawn over cached pixels) give exactly the picture of a full re-draw."""
     monkeypatch.setenv("COURSE_WIDGETS", "live")
     ex = KernelExplorer(sample_image(size=40), "sobel_x")
-    for name, value in [("preset", "emboss"), ("mode", "convolution"), ("channel", "G"), ("position", 100),
-                        ("stride", 2), ("preset", "laplacian"), ("position", 50), ("padding_mode", "reflect"), ("padding", 2)]:
-        getattr(ex, name).value = value
+    steps = [("preset", "emboss"), ("mode", "convolution"), ("channel", "G"), ("position", 100), ("stride", 2),
+             ("preset", "laplacian"), ("position", 50), ("padding_mode", "reflect"), ("padding", 2), ("stride", 3),
+             ("mode", "correlation"), ("size", "5x5"), ("grid", "-2.5"), ("dilation", 2), ("preset", "gaussian"),
+             ("grid", "abc"), ("grid", "1"), ("padding", 0), ("stride", 1), ("channel", "B")]
+    for name, value in steps:
+        if name == "grid":
+            ex.grid_texts[0][4].value = value
+        else:
+            getattr(ex, name).value = value
         shown = png_array(ex._image.value)
-        ex._background = None  # force a full re-draw
+        ex._compositor.reset()  # force a full re-draw
         assert (png_array(ex.png()) == shown).all(), f"after {name}={value}"
+
+
+def test_an_update_redraws_only_what_changed(monkeypatch):
+    """A position move re-draws no group; a stride change only the output and its title; nothing re-draws the frames."""
+    monkeypatch.setenv("COURSE_WIDGETS", "live")
+    ex = KernelExplorer(sample_image(size=(64, 64)), "sobel_x")  # square: a stride change keeps every axes box
+    drawn = []
+    original = ex.fig.draw_artist
+    monkeypatch.setattr(ex.fig, "draw_artist", lambda artist: (drawn.append(artist), original(artist)))
+    full = []
+    canvas_draw = ex.fig.canvas.draw
+    monkeypatch.setattr(ex.fig.canvas, "draw", lambda: (full.append(1), canvas_draw()))
+    ex.position.value = 10
+    assert set(drawn) == {ex.patch, ex.cell}
+    drawn.clear()
+    ex.stride.value = 2
+    assert set(drawn) == {ex.im_out, ex.ax_out.title, ex.patch, ex.cell}
+    drawn.clear()
+    ex.preset.value = "gaussian"  # same size: the kernel picture and numbers, the output; no title
+    assert ex.ax_k.title not in drawn and ex.ax_out.title not in drawn and ex.im_in not in drawn
+    assert ex.im_k in drawn and ex.im_out in drawn and sum(t in drawn for t in ex.k_texts) == 9
+    assert not full, "a control change re-drew the whole figure"
+
+
+def test_window_keeps_its_place_when_the_stride_changes():
+    ex = KernelExplorer(sample_image(size=(64, 64), grey=True), "box_blur")
+    ex.position.value = ex.output.shape[2] * 20 + 30  # row 20, column 30: patch from input pixel (20, 30)
+    ex.stride.value = 2
+    assert ex.cell_at() == (10, 15) and ex.patch_box()[:2] == (20, 30)
+    assert ex.position.max == ex.output.shape[1] * ex.output.shape[2] - 1
+    ex.padding.value = 2
+    top, left = ex.patch_box()[:2]
+    assert abs(top - 2 - 20) <= 1 and abs(left - 2 - 30) <= 1  # the same input pixels, as near as stride 2 allows
