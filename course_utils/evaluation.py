@@ -114,7 +114,8 @@ def evaluate(
         device: where to run; ``None`` keeps the model where it is.
         amp: mixed precision, as in :func:`fit`.
         metrics: extra ``name -> fn(outputs, targets)`` giving a batch mean, averaged
-            over samples. ``"acc"`` is added for class scores with integer targets.
+            over samples. ``"acc"`` is added for class scores with integer targets: the fraction
+            of correct predictions (of pixels, for ``(N, C, H, W)`` scores and ``(N, H, W)`` targets).
 
     Returns:
         A dict such as ``{"loss": 0.41, "acc": 0.87}``. The model's train/eval mode is put back.
@@ -131,7 +132,7 @@ def evaluate(
         loss_fn.to(device)
     autocast = _autocast(choose_precision(amp, device), device)
     sums: dict[str, Any] = {}
-    seen = 0
+    seen, compared = 0, 0  # samples; target elements compared for "acc" (pixels, for per-pixel targets)
     was_training = model.training
     model.eval()
     try:
@@ -145,6 +146,7 @@ def evaluate(
                         sums["loss"] = sums.get("loss", 0.0) + loss_fn(out, y).detach().float() * n
                 if _is_classification(out, y):
                     sums["acc"] = sums.get("acc", 0) + (out.argmax(1) == y).sum()
+                    compared += y.numel()
                 for name, fn in (metrics or {}).items():
                     sums[name] = sums.get(name, 0.0) + torch.as_tensor(fn(out, y)).float() * n
                 seen += n
@@ -157,4 +159,4 @@ def evaluate(
         model.train(was_training)
     if seen == 0:
         raise CourseError("The loader gave no batches to evaluate: check that its data set is not empty.")
-    return {name: float(total) / seen for name, total in sums.items()}
+    return {name: float(total) / (compared if name == "acc" else seen) for name, total in sums.items()}

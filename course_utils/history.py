@@ -2,7 +2,8 @@
 
 Each row holds ``epoch`` (counting from 1), ``train_loss``, ``lr`` (the learning
 rate the epoch started with), ``time`` (seconds) and, when they apply,
-``train_acc``, ``val_loss`` and ``val_acc``. ``history["val_loss"]`` gives one
+``train_acc``, ``val_loss`` and ``val_acc`` (accuracies are fractions of correct
+class predictions, of pixels for per-pixel targets). ``history["val_loss"]`` gives one
 column as a list; ``history.plot()`` draws the curves.
 """
 

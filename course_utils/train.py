@@ -45,6 +45,12 @@ if TYPE_CHECKING:
 # How many batches pass between reading the losses back from the device. Each read waits for the device
 # to finish; on the CPU that costs nothing, so every loss is checked before its backward pass.
 LOSS_READ_EVERY = {"cpu": 1}  # other devices: 16
+# The training accuracy: each batch only takes its argmax (one operation, about 1% of a tiny model's step); the
+# predictions of up to ACC_GROUP batches, or fewer once they hold ACC_ELEMENTS elements (segmentation maps), are
+# compared with their targets at once. The targets are kept by reference until then, which assumes that a loader
+# gives new tensors for each batch rather than refilling the previous batch's in place (DataLoader does).
+ACC_GROUP = 16
+ACC_ELEMENTS = 1 << 22
 
 
 @dataclass
@@ -183,8 +189,12 @@ def fit(
     autocast = _autocast(precision, device)
     non_blocking = device.type == "cuda"
     sync_every = LOSS_READ_EVERY.get(device.type, 16)
-    params = [p for group in optimizer.param_groups for p in group["params"]]
+    params: list[torch.nn.Parameter] = []
     generators = _generators(train_loader, val_loader)
+    # Optimizer.zero_grad(set_to_none=True) only sets each .grad to None, inside a profiler label that costs more
+    # than the rest of it; fit does the same directly, unless the optimiser overrides zero_grad or a profiler runs.
+    plain_zero_grad = type(optimizer).zero_grad is torch.optim.Optimizer.zero_grad
+    profiling = getattr(torch._C._autograd, "_profiler_enabled", lambda: True)  # unknown: use zero_grad
 
     history, start, stop, step = History(precision=precision), 0, False, 0
     if spec is not None and spec.resume and Path(spec.path).exists():
@@ -203,6 +213,18 @@ def fit(
     if progress:
         from tqdm.auto import tqdm
 
+    batch_scheduler = scheduler is not None and scheduler_step == "batch"
+
+    def refresh_params() -> None:  # at each epoch's start and after batch callbacks, which may add param groups
+        params[:] = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def clear_grads() -> None:
+        if plain_zero_grad and not profiling():
+            for p in params:
+                p.grad = None
+        else:
+            optimizer.zero_grad(set_to_none=True)
+
     def optimizer_step(group_size: int, nominal: int) -> None:
         nonlocal step
         if scaler is not None and (clip is not None or accumulate > 1):
@@ -216,9 +238,9 @@ def fit(
             scaler.update()
         else:
             optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        clear_grads()
         step += 1
-        if scheduler is not None and scheduler_step == "batch":
+        if batch_scheduler:
             scheduler.step()
 
     for epoch in range(start + 1, epochs + 1):
@@ -226,8 +248,10 @@ def fit(
             break
         started, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
         model.train()
-        optimizer.zero_grad(set_to_none=True)
-        loss_sum, seen, hits, is_class = 0.0, 0, [], None
+        refresh_params()
+        clear_grads()
+        loss_sum, seen, is_class = 0.0, 0, None
+        hits, preds, targets, compared, waiting = [], [], [], 0, 0  # accuracy: see ACC_GROUP
         pending: list[tuple[Any, int, int, float]] = []  # losses not yet read back: (loss, n, batch, lr)
         nominal, group_size, group_batches = 0, 0, 0  # samples per batch; samples and batches in this group
         n_batches = len(train_loader) if hasattr(train_loader, "__len__") else None
@@ -242,6 +266,19 @@ def fit(
                     raise _nonfinite_error(value, epoch, index, at_lr)
                 loss_sum += value * n
             pending.clear()
+
+        def count_hits() -> None:  # compare the waiting predictions with their targets
+            nonlocal compared, waiting
+            if len(preds) == 1:
+                hits.append((preds[0] == targets[0]).sum())
+            elif preds[0].ndim == 1:
+                hits.append((torch.cat(preds) == torch.cat(targets)).sum())
+            else:  # per-pixel classes; the maps may differ in size from batch to batch
+                flat = torch.cat([p.reshape(-1) for p in preds]), torch.cat([t.reshape(-1) for t in targets])
+                hits.append((flat[0] == flat[1]).sum())
+            compared, waiting = compared + waiting, 0
+            preds.clear()
+            targets.clear()
 
         try:
             for index, batch in enumerate(train_loader):
@@ -284,12 +321,17 @@ def fit(
                         optimizer_step(group_size, nominal)
                         group_size, group_batches = 0, 0
                 if is_class:
-                    hits.append((out.argmax(1) == y).sum())
+                    preds.append(out.argmax(1))
+                    targets.append(y)
+                    waiting += y.numel()
+                    if len(preds) == ACC_GROUP or waiting >= ACC_ELEMENTS:
+                        count_hits()
                 seen += n
                 if batch_callbacks:
                     state.epoch, state.batch, state.step, state.loss = epoch, index, step, loss.detach()
                     for callback in batch_callbacks:
                         callback(state)
+                    refresh_params()
                 if bar is not None:
                     bar.update()
                     if seen and time.perf_counter() - shown > 0.5 and not pending:
@@ -299,12 +341,14 @@ def fit(
                 optimizer_step(group_size, nominal)  # the last, smaller group of a loader without len()
             if pending:
                 read_losses()
+            if preds:
+                count_hits()
             if seen == 0:
                 raise CourseError("The training loader gave no batches: check that its data set is not empty.")
 
             row: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / seen}
-            if is_class:
-                row["train_acc"] = torch.stack(hits).sum().item() / seen
+            if is_class:  # the fraction of correct class predictions (of pixels, for per-pixel targets)
+                row["train_acc"] = torch.stack(hits).sum().item() / compared
             if val_loader is not None:
                 row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, device=device,
                                                                   amp=precision != "fp32").items()})

@@ -464,3 +464,103 @@ def test_losses_read_back_in_groups_give_the_same_history_and_name_the_bad_batch
     with pytest.raises(CourseError, match=r"epoch 1, batch 6 \(learning rate 0.1\)"):
         fit(model, DataLoader(TensorDataset(x, y), batch_size=8), epochs=1, loss_fn=nn.CrossEntropyLoss(),
             optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+
+
+# -- the training accuracy is counted in groups of batches ----------------------------------------------------------
+@pytest.mark.parametrize("group, elements", [(16, 1 << 22), (5, 1 << 22), (100, 12)])  # default; 3 groups; by size
+def test_train_acc_counts_every_prediction_once(monkeypatch, group, elements):
+    import course_utils.train as train
+
+    monkeypatch.setattr(train, "ACC_GROUP", group)
+    monkeypatch.setattr(train, "ACC_ELEMENTS", elements)
+    data = _data(n=50)  # 13 batches of 4, the last of 2
+    model = _model()
+    history = fit(model, DataLoader(data, batch_size=4), epochs=1, loss_fn=nn.CrossEntropyLoss(),
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0), progress=False)  # lr 0: the weights stay
+    x, y = data.tensors
+    with torch.no_grad():
+        out = model(x)
+    assert history["train_acc"][0] == pytest.approx((out.argmax(1) == y).double().mean().item(), abs=1e-12)
+    assert history["train_loss"][0] == pytest.approx(nn.functional.cross_entropy(out, y).item(), rel=1e-6)
+
+
+def test_per_pixel_accuracy_is_a_fraction_of_pixels(monkeypatch):
+    """(N, C, H, W) scores and (N, H, W) targets: the accuracy counts pixels, also for maps of different sizes."""
+    import course_utils.train as train
+
+    monkeypatch.setattr(train, "ACC_ELEMENTS", 200)  # forces a comparison every few batches
+    g = torch.Generator().manual_seed(0)
+    sizes = [(8, 8), (8, 8), (6, 10), (6, 10), (8, 8), (5, 5)]
+    loader = [(torch.randn(3, 2, h, w, generator=g), torch.randint(0, 3, (3, h, w), generator=g)) for h, w in sizes]
+    torch.manual_seed(0)
+    model = nn.Conv2d(2, 3, 1)  # per-pixel class scores
+    history = fit(model, loader, epochs=1, loss_fn=nn.CrossEntropyLoss(),
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0), progress=False)
+    with torch.no_grad():
+        hits = sum((model(x).argmax(1) == y).sum().item() for x, y in loader)
+    pixels = sum(y.numel() for _, y in loader)
+    assert history["train_acc"][0] == pytest.approx(hits / pixels, abs=1e-12)
+    assert evaluate(model, loader)["acc"] == pytest.approx(hits / pixels, abs=1e-12)
+
+
+# -- fit clears the gradients itself: the same result as Optimizer.zero_grad ---------------------------------------
+@pytest.mark.parametrize("when", ["epoch", "batch"])
+def test_param_group_added_by_a_callback_is_trained_like_a_hand_written_loop(when):
+    """Fine-tuning: the first layer is frozen, then unfrozen and added to the optimiser during training."""
+    loader = DataLoader(_data(), batch_size=8)  # 6 batches
+
+    def unfreeze(model, optimizer):
+        model[0].requires_grad_(True)
+        optimizer.add_param_group({"params": model[0].parameters(), "lr": 0.05})
+
+    def start():
+        model = _model()
+        model[0].requires_grad_(False)
+        return model, torch.optim.SGD(model[2].parameters(), lr=0.1, momentum=0.9)
+
+    reference, ref_opt = start()
+    for epoch in (1, 2, 3):
+        for index, (x, y) in enumerate(loader):
+            ref_opt.zero_grad()
+            nn.functional.cross_entropy(reference(x), y).backward()
+            ref_opt.step()
+            if when == "batch" and (epoch, index) == (1, 2):
+                unfreeze(reference, ref_opt)
+        if when == "epoch" and epoch == 1:
+            unfreeze(reference, ref_opt)
+
+    class Unfreeze:
+        def on_batch_end(self, state):
+            if when == "batch" and (state.epoch, state.batch) == (1, 2):
+                unfreeze(state.model, state.optimizer)
+
+        def on_epoch_end(self, state):
+            if when == "epoch" and state.epoch == 1:
+                unfreeze(state.model, state.optimizer)
+
+    model, optimizer = start()
+    fit(model, loader, epochs=3, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), callbacks=[Unfreeze()],
+        progress=False)
+    _assert_equal_weights(_weights(model), _weights(reference))
+    assert not torch.equal(model[0].weight, _model()[0].weight)  # the unfrozen layer did train
+
+
+def test_an_optimizer_own_zero_grad_and_the_profiler_label_are_kept():
+    calls = []
+
+    class CountingSGD(torch.optim.SGD):
+        def zero_grad(self, set_to_none=True):
+            calls.append(set_to_none)
+            super().zero_grad(set_to_none)
+
+    loader = DataLoader(_data(), batch_size=8)  # 6 batches
+    model = _model()
+    fit(model, loader, epochs=2, optimizer=CountingSGD(model.parameters(), lr=0.1), loss_fn=nn.CrossEntropyLoss(),
+        progress=False)
+    assert calls == [True] * (2 * 6 + 2)  # after every step and at the start of each epoch
+
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fit(model, loader, epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            loss_fn=nn.CrossEntropyLoss(), progress=False)
+    names = {event.name for event in prof.events()}
+    assert "Optimizer.zero_grad#SGD.zero_grad" in names  # a profiled run still shows where zero_grad went
