@@ -16,7 +16,7 @@ HTML_MANAGER_VERSION=1.0.15  # embeds ipywidgets 8 state (base 2.x, controls 2.x
 DEST=jupyter-book/_vendor
 CACHE=.cache/npm
 STAMP="$DEST/.versions"
-WANT="layout=2 mathjax=$MATHJAX_VERSION requirejs=$REQUIREJS_VERSION html-manager=$HTML_MANAGER_VERSION"
+WANT="layout=3 mathjax=$MATHJAX_VERSION requirejs=$REQUIREJS_VERSION html-manager=$HTML_MANAGER_VERSION"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   exit 0
@@ -70,11 +70,14 @@ cp "$hm/LICENSE" "$DEST/widgets/LICENSE.html-manager" 2>/dev/null || true
 # resolve against the page's folder; point that id at this folder instead.
 # (Loaded between require.js and embed-amd.js, see jupyter-book/_config.yml.)
 cat > "$DEST/widgets/require-config.js" <<'JS'
-// Written by scripts/vendor_assets.sh: map the widget embedder's module path to
-// the folder this script is served from, so its fonts load from this site.
+// Written by scripts/vendor_assets.sh: map the widget embedder's modules to the
+// folder this script is served from. embed-amd.js defines named modules
+// (@jupyter-widgets/base, controls, html-manager, ...) and each finds its fonts
+// next to the URL RequireJS gives its name; without this map that URL is
+// relative to the page, and a page in a subfolder asks for fonts that are not there.
 (function () {
   var here = document.currentScript.src.replace(/\/[^/]*$/, "");
-  require.config({ paths: { "@jupyter-widgets/html-manager/dist": here } });
+  require.config({ paths: { "@jupyter-widgets": here, "@jupyter-widgets/html-manager/dist": here } });
 })();
 JS
 echo "$WANT" > "$STAMP"
