@@ -143,3 +143,53 @@ def report(config: pytest.Config, line: str) -> None:
         return
     with capture.global_and_fixture_disabled():
         reporter.write_line(line)
+
+
+@dataclass
+class NbvalRun:
+    """One notebook executed top to bottom by nbval in its own pytest process."""
+
+    code: int
+    output: str
+    seconds: float
+    left: list[Path]  # files the run wrote into the notebook's folder (already removed)
+
+
+def run_nbval(notebook: Path, *, ignore: set[str], cell_timeout: float, timeout: float) -> NbvalRun:
+    """Execute ``notebook`` with ``--nbval-lax`` in smoke mode (COURSE_SMOKE=1, Agg) and clean up after it.
+
+    Files the run leaves in the notebook's folder (paths under a part named in
+    ``ignore`` do not count) are removed again and reported in ``left``.
+    """
+    import re
+
+    folder = notebook.parent
+
+    def snapshot() -> set[Path]:
+        return {p for p in folder.rglob("*") if not ignore & set(p.relative_to(folder).parts)}
+
+    before = snapshot()
+    env = dict(os.environ, COURSE_SMOKE="1", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+    args = [
+        sys.executable, "-m", "pytest",
+        "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={cell_timeout}",
+        "-p", "no:cacheprovider", "-q", "--color=no", "--rootdir", str(ROOT),
+        str(notebook.relative_to(ROOT)),
+    ]  # fmt: skip
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=timeout)
+        code, output = proc.returncode, proc.stdout
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        code, output = -1, f"killed after {exc.timeout:.0f} s\n{out}"
+    seconds = time.monotonic() - start
+    output = re.sub(r"\x1b\[[0-9;]*m", "", output)  # IPython colours its tracebacks
+    left = sorted(snapshot() - before)
+    for path in sorted(left, reverse=True):  # leave the folder as it was
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return NbvalRun(code, output, seconds, left)

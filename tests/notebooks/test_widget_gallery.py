@@ -12,26 +12,19 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grading"))
-from gradetools import ROOT, report  # noqa: E402
+from gradetools import ROOT, report, run_nbval  # noqa: E402
 
 GALLERY = ROOT / "jupyter-book" / "widget_gallery.ipynb"
 BUDGET_S = float(os.environ.get("COURSE_NOTEBOOK_BUDGET_S", "60"))
 CELL_TIMEOUT_S = 120
 GENERATED = {"_build", "_vendor", ".ipynb_checkpoints", "__pycache__"}  # made by the book build, not by the gallery
-
-
-def snapshot(folder: Path) -> set[Path]:
-    return {p for p in folder.rglob("*") if not GENERATED & set(p.relative_to(folder).parts)}
 
 
 @pytest.fixture(scope="module")
@@ -56,32 +49,9 @@ def test_gallery_builds_every_widget(gallery) -> None:
 
 def test_gallery_runs_in_smoke_mode(request: pytest.FixtureRequest) -> None:
     folder = GALLERY.parent
-    before = snapshot(folder)
-    env = dict(os.environ, COURSE_SMOKE="1", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
-    args = [
-        sys.executable, "-m", "pytest",
-        "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={CELL_TIMEOUT_S}",
-        "-p", "no:cacheprovider", "-q", "--color=no", "--rootdir", str(ROOT),
-        str(GALLERY.relative_to(ROOT)),
-    ]  # fmt: skip
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=max(300.0, 5 * BUDGET_S))
-        code, output = proc.returncode, proc.stdout
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        code, output = -1, f"killed after {exc.timeout:.0f} s\n{out}"
-    seconds = time.monotonic() - start
-    output = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    run = run_nbval(GALLERY, ignore=GENERATED, cell_timeout=CELL_TIMEOUT_S, timeout=max(300.0, 5 * BUDGET_S))
+    code, output, seconds, left = run.code, run.output, run.seconds, run.left
     report(request.config, f"\n[gallery] jupyter-book/widget_gallery.ipynb: executed with nbval in {seconds:.1f} s (budget {BUDGET_S:.0f} s)")
-
-    left = sorted(snapshot(folder) - before)
-    for path in sorted(left, reverse=True):  # leave jupyter-book/ as it was
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
 
     assert code == 0, f"jupyter-book/widget_gallery.ipynb failed under nbval (exit {code}):\n{output[-8000:]}"
     assert " passed" in output, output[-2000:]
