@@ -132,6 +132,13 @@ def _steals_solution(t: Target) -> str:
 
 
 # A course_utils/ folder beside the notebook: it loads the real package, then patches its checks.
+# A torch.py beside the notebook that kills whichever process imports it: nbgrader's
+# kernel starts in the notebook's folder and imports it (every cell then fails);
+# the verifier's child runs with `python -I` in an empty folder and never sees it.
+PLANTED_TORCH = """import os
+os._exit(0)
+"""
+
 PLANTED_INIT = """import importlib, os, sys
 _here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 del sys.modules[__name__]
@@ -221,6 +228,8 @@ CASES: list[Case] = [
          target=ZERO, flags=("nbgrader_higher",), note="execs the instructor's solution cell read from solutions/"),
     Case("planted_course_utils", lambda t: _with(wrong(t), {"course_utils/__init__.py": PLANTED_INIT}),
          target=ZERO, flags=("nbgrader_higher",)),
+    Case("planted_torch_py", lambda t: _with(answered(t), {"torch.py": PLANTED_TORCH}), flags=("nbgrader_lower",),
+         note="correct answers; the planted torch.py sinks nbgrader's kernel but never reaches verification"),
     Case("correct_with_warning", lambda t: _with(answered(t, {t.cell: (
         "import warnings\nwarnings.warn('a learner warning at definition time')\n" + correct_source(t)
         + f"\n_answer = {t.name}\ndef {t.name}(*args, **kwargs):\n"
