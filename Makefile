@@ -100,8 +100,9 @@ feedback: $(STAMP)
 	$(NBGRADER) generate_feedback "$(CHAPTER_GLOB)" --force --log-level=WARN
 
 # grades.csv: one row per student and chapter with the verified grade (final) and nbgrader's.
+# Taken from the last verification (verification.json, written by make autograde / make verify): nothing is re-run.
 grades: $(STAMP)
-	$(PY) -m course_utils.verify . --csv grades.csv $(foreach ch,$(CHAPTER),--chapter $(ch)) $(VERIFY_ARGS)
+	$(PY) -m course_utils.verify . --from-report --csv grades.csv $(foreach ch,$(CHAPTER),--chapter $(ch))
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "==> $$script"; $(PY) "$$script" || exit 1; done

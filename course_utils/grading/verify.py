@@ -184,16 +184,37 @@ def verify_course(course: Path, chapters: list[str] | None = None, *, jobs: int 
         return list(pool.map(lambda t: verify_submission(course, t[0], t[1], limits), tasks))
 
 
-def write_outputs(course: Path, results: list[SubmissionResult], csv_path: Path) -> None:
+def report_rows(results: list[SubmissionResult]) -> list[dict]:
+    """The verification report (what ``verification.json`` holds): one dict per submission."""
+    return [{"student": r.student, "chapter": r.chapter, "verified": r.verified, "nbgrader": r.nbgrader,
+             "max_score": r.max_score, "flags": r.flags, "exercises": [asdict(e) for e in r.exercises]} for r in results]
+
+
+def write_csv(rows: list[dict], csv_path: Path) -> None:
+    """One line per student and chapter: the verified score (final), the maximum, nbgrader's score and the flags."""
     with open(csv_path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["student_id", "assignment", "score", "max_score", "nbgrader_score", "flags"])
-        for r in results:
-            writer.writerow([r.student, r.chapter, f"{r.verified:g}", f"{r.max_score:g}",
-                             "" if r.nbgrader is None else f"{r.nbgrader:g}", " ".join(r.flags)])
-    data = [{"student": r.student, "chapter": r.chapter, "verified": r.verified, "nbgrader": r.nbgrader,
-             "max_score": r.max_score, "flags": r.flags, "exercises": [asdict(e) for e in r.exercises]} for r in results]
-    (course / "verification.json").write_text(json.dumps(data, indent=1))
+        for r in rows:
+            writer.writerow([r["student"], r["chapter"], f"{r['verified']:g}", f"{r['max_score']:g}",
+                             "" if r["nbgrader"] is None else f"{r['nbgrader']:g}", " ".join(r["flags"])])
+
+
+def write_outputs(course: Path, results: list[SubmissionResult], csv_path: Path) -> None:
+    rows = report_rows(results)
+    write_csv(rows, csv_path)
+    (course / "verification.json").write_text(json.dumps(rows, indent=1))
+
+
+def csv_from_report(course: Path, csv_path: Path, chapters: list[str] | None = None) -> int:
+    """Write the grades CSV from the last verification (``verification.json``) without re-running it."""
+    report = course / "verification.json"
+    if not report.is_file():
+        raise SystemExit(f"verify: no {report}: run `make autograde` (or `make verify`) first.")
+    rows = [r for r in json.loads(report.read_text()) if not chapters or r["chapter"] in chapters]
+    write_csv(rows, csv_path)
+    print(f"verify: {len(rows)} verified grade(s) from {report.name} written to {csv_path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,9 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chapter", action="append", help="only this chapter (repeatable)")
     parser.add_argument("--jobs", type=int, default=2, help="submissions verified at once (default 2)")
     parser.add_argument("--csv", type=Path, default=None, help="where to write the grades (default verified_grades.csv)")
+    parser.add_argument("--from-report", action="store_true",
+                        help="only write the CSV from the last verification.json (no re-verification)")
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="address-space limit of a child")
     args = parser.parse_args(argv)
     course = args.course.resolve()
+    if args.from_report:
+        return csv_from_report(course, args.csv or course / "verified_grades.csv", args.chapter)
     net = "no network (unshare -rn)" if network_isolation() else "network blocked by an audit hook only"
     print(f"verify: sandbox: python -I, empty temp folder, {args.memory_mb} MiB, {net}")
     results = verify_course(course, args.chapter, jobs=args.jobs, limits=Limits(memory_mb=args.memory_mb))

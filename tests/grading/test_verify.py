@@ -243,3 +243,28 @@ def test_integrity_flags() -> None:
     sub.metadata["kernelspec"] = {"name": "other"}
     assert set(integrity_flags(sub, release)) == {"locked_cell_edited:test_f", "points_changed:test_f",
                                                  "cells_added:1", "kernelspec_changed"}
+
+
+def test_grades_come_from_the_last_verification_without_rerunning(tmp_path: Path) -> None:
+    """`make grades` (--from-report) writes the CSV from verification.json and refuses when there is none."""
+    import csv as csv_mod
+    import json
+
+    from course_utils.grading import verify as verify_mod
+
+    with pytest.raises(SystemExit, match="make autograde"):
+        verify_mod.main([str(tmp_path), "--from-report", "--csv", str(tmp_path / "g.csv")])
+    rows = [
+        {"student": "ada", "chapter": "01_convolution", "verified": 6.0, "nbgrader": 8.0, "max_score": 8.0,
+         "flags": ["nbgrader_higher"], "exercises": []},
+        {"student": "bob", "chapter": "02_padding_stride_dilation", "verified": 10.0, "nbgrader": None,
+         "max_score": 10.0, "flags": [], "exercises": []},
+    ]
+    (tmp_path / "verification.json").write_text(json.dumps(rows))
+    assert verify_mod.main([str(tmp_path), "--from-report", "--csv", str(tmp_path / "g.csv"),
+                            "--chapter", "01_convolution"]) == 0
+    with open(tmp_path / "g.csv", newline="") as fh:
+        got = list(csv_mod.reader(fh))
+    assert got == [["student_id", "assignment", "score", "max_score", "nbgrader_score", "flags"],
+                   ["ada", "01_convolution", "6", "8", "8", "nbgrader_higher"]]
+    assert not (tmp_path / "submitted").exists()  # nothing was verified again
