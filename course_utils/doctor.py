@@ -69,7 +69,7 @@ def _widgets_line() -> str:
 
 def run(*, probe_timeout: float = 2.0) -> tuple[list[str], str | None]:
     """The report lines and, when the course cannot run, the sentence saying why."""
-    from . import cifar_sources
+    from .data import cifar_sources
     from .config import data_dir, is_smoke
     from .errors import CourseError
 

@@ -1,4 +1,4 @@
-"""course_utils.cifar / cifar_sources: CIFAR-10 from three sources, CIFAR-2, loaders, statistics.
+"""course_utils.data (cifar, cifar_sources): CIFAR-10 from three sources, CIFAR-2, loaders, statistics.
 
 Every test builds its own tiny data in tmp_path; torchvision (CIFAR10, ImageFolder,
 transforms) is the oracle. Only the last test reads the real archive, and only when
@@ -23,8 +23,7 @@ from PIL import Image
 from torchvision import transforms
 
 from course_utils import CIFAR10_MEAN, CIFAR10_STD, channel_stats, cifar2, cifar10, cifar10_loaders, cifar10_source
-from course_utils import cifar_sources
-from course_utils.cifar import CIFAR2_CLASSES, CIFARDataset
+from course_utils.data import CIFAR2_CLASSES, CIFARDataset, cifar_sources
 from course_utils.errors import CourseError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from cifar_fixtures import make_archive, make_batches_dir
 
-from course_utils import cifar_sources, doctor
+from course_utils import doctor
+from course_utils.data import cifar_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """Where CIFAR-10 comes from: a torchvision copy, an image-folder archive, or a download.
 
-Three sources, tried in this order by :func:`course_utils.cifar.cifar10`:
+Three sources, tried in this order by :func:`course_utils.data.cifar10`:
 
 1. ``torchvision``: a ``cifar-10-batches-py`` folder already in :func:`~course_utils.config.data_dir`
    (what ``torchvision.datasets.CIFAR10(download=True)`` leaves behind).
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from .config import data_dir
-from .errors import CourseError
+from ..config import data_dir
+from ..errors import CourseError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -2,7 +2,7 @@
 
 CIFAR-10 (Krizhevsky, 2009, "Learning Multiple Layers of Features from Tiny Images"):
 60,000 RGB images of 32x32 pixels in ten classes, 50,000 for training and 10,000
-for testing. Whatever source the images come from (see :mod:`course_utils.cifar_sources`),
+for testing. Whatever source the images come from (see :mod:`course_utils.data.cifar_sources`),
 the dataset behaves like ``torchvision.datasets.CIFAR10``: ``ds[i]`` is
 ``(PIL image, label)``, or ``(transform(image), label)`` when a transform is given,
 with ``ds.data`` the ``(N, 32, 32, 3)`` uint8 array, ``ds.targets`` the labels and
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import cifar_sources as sources
-from .errors import CourseError
+from ..errors import CourseError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,28 +1,14 @@
-"""Data for the course: sample photographs shipped by matplotlib, and CIFAR-10.
+"""Sample photographs that ship inside matplotlib: a real picture with no download.
 
-The CIFAR-10 loaders live in :mod:`course_utils.cifar` (datasets, loaders, statistics)
-and :mod:`course_utils.cifar_sources` (where the images come from); they are
-re-exported here so ``from course_utils.data import cifar10`` works too.
-Nothing here downloads or reads anything at import time.
+Nothing here reads anything at import time; matplotlib and Pillow are imported when
+:func:`sample_image` runs.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .cifar import (  # noqa: F401  (re-exported)
-    CIFAR2_CLASSES,
-    CIFAR10_CLASSES,
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    CIFARDataset,
-    channel_stats,
-    cifar2,
-    cifar10,
-    cifar10_loaders,
-    cifar10_source,
-)
-from .errors import CourseError
+from ..errors import CourseError
 
 if TYPE_CHECKING:
     import torch
