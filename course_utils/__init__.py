@@ -1,15 +1,11 @@
 """course_utils: the helper package of the hands-on CNN course. Re-exports only; no side effects."""
 
-from .checkpoint import CheckpointSpec, load_checkpoint, save_checkpoint
 from .checks import check_close, check_dtype, check_equal, check_function, check_shape, check_tensor
 from .config import budget, data_dir, describe, get_device, is_smoke
 from .data import CIFAR10_MEAN, CIFAR10_STD, channel_stats, cifar2, cifar10, cifar10_loaders, cifar10_source, sample_image
 from .errors import CheckFailed, CourseError
-from .evaluation import evaluate
-from .history import History
 from .hooks import ActivationStats, Captured, activation_stats, capture_activations, capture_gradients
 from .kernels import KERNEL_NAMES, get_kernel
-from .lr_finder import LRFinderResult, lr_find
 from .plots import (
     confusion_counts, denormalize, plot_confusion_matrix, plot_feature_maps, plot_images, plot_kernels,
     plot_lr_finder, plot_training_curves,
@@ -17,7 +13,9 @@ from .plots import (
 from .receptive import ReceptiveField, effective_receptive_field, receptive_field
 from .repro import seed_everything, set_deterministic
 from .shapes import ShapeTable, conv_output_size, conv_transpose_output_size, pool_output_size, trace_shapes
-from .train import FitState, fit
-from .train_options import EarlyStopping, GradClip
+from .training import (
+    CheckpointSpec, EarlyStopping, FitState, GradClip, History, LRFinderResult, evaluate, fit, load_checkpoint, lr_find,
+    save_checkpoint,
+)
 
 __version__ = "0.1.0"

@@ -323,7 +323,7 @@ def plot_lr_finder(result: Any, *, method: str = "valley", ax: "Axes | None" = N
     Example:
         >>> plot_lr_finder(lr_find(model, loader, opt, loss_fn), method="steepest");
     """
-    from .lr_finder import METHODS, LRFinderResult
+    from .training import METHODS, LRFinderResult
 
     if method not in METHODS:
         raise CourseError(f"method should be one of {', '.join(METHODS)}, not {method!r}.")

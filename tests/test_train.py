@@ -419,9 +419,9 @@ def test_asking_for_a_missing_gpu_is_explained():
 
 def test_float16_with_grad_scaler_matches_a_torch_amp_loop(monkeypatch, tmp_path):
     """The GPU fallback path (float16 autocast + GradScaler), forced on the CPU, against PyTorch's AMP recipe."""
-    import course_utils.train as train
+    from course_utils.training import loop
 
-    monkeypatch.setattr(train, "choose_precision", lambda amp, device: "fp16")
+    monkeypatch.setattr(loop, "choose_precision", lambda amp, device: "fp16")
     loader = DataLoader(_data(n=64), batch_size=8)
     model, reference = _model(), _model()
     history = fit(model, loader, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.2),
@@ -447,13 +447,13 @@ def test_float16_with_grad_scaler_matches_a_torch_amp_loop(monkeypatch, tmp_path
 
 def test_losses_read_back_in_groups_give_the_same_history_and_name_the_bad_batch(monkeypatch):
     """On a GPU fit reads the losses back every few batches; the CPU is made to do the same here."""
-    import course_utils.train as train
+    from course_utils.training import steps
 
     loader = DataLoader(_data(), batch_size=8)
     model = _model()
     every_batch = fit(model, loader, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                       loss_fn=nn.CrossEntropyLoss(), progress=False)
-    monkeypatch.setattr(train, "LOSS_READ_EVERY", {"cpu": 4})
+    monkeypatch.setattr(steps, "LOSS_READ_EVERY", {"cpu": 4})
     model = _model()
     grouped = fit(model, loader, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                   loss_fn=nn.CrossEntropyLoss(), progress=False)
@@ -469,10 +469,10 @@ def test_losses_read_back_in_groups_give_the_same_history_and_name_the_bad_batch
 # -- the training accuracy is counted in groups of batches ----------------------------------------------------------
 @pytest.mark.parametrize("group, elements", [(16, 1 << 22), (5, 1 << 22), (100, 12)])  # default; 3 groups; by size
 def test_train_acc_counts_every_prediction_once(monkeypatch, group, elements):
-    import course_utils.train as train
+    from course_utils.training import steps
 
-    monkeypatch.setattr(train, "ACC_GROUP", group)
-    monkeypatch.setattr(train, "ACC_ELEMENTS", elements)
+    monkeypatch.setattr(steps, "ACC_GROUP", group)
+    monkeypatch.setattr(steps, "ACC_ELEMENTS", elements)
     data = _data(n=50)  # 13 batches of 4, the last of 2
     model = _model()
     history = fit(model, DataLoader(data, batch_size=4), epochs=1, loss_fn=nn.CrossEntropyLoss(),
@@ -486,9 +486,9 @@ def test_train_acc_counts_every_prediction_once(monkeypatch, group, elements):
 
 def test_per_pixel_accuracy_is_a_fraction_of_pixels(monkeypatch):
     """(N, C, H, W) scores and (N, H, W) targets: the accuracy counts pixels, also for maps of different sizes."""
-    import course_utils.train as train
+    from course_utils.training import steps
 
-    monkeypatch.setattr(train, "ACC_ELEMENTS", 200)  # forces a comparison every few batches
+    monkeypatch.setattr(steps, "ACC_ELEMENTS", 200)  # forces a comparison every few batches
     g = torch.Generator().manual_seed(0)
     sizes = [(8, 8), (8, 8), (6, 10), (6, 10), (8, 8), (5, 5)]
     loader = [(torch.randn(3, 2, h, w, generator=g), torch.randint(0, 3, (3, h, w), generator=g)) for h, w in sizes]

@@ -37,7 +37,7 @@ class LRFinderView(FigureWidget):
     def __init__(self, result: Any, *, smooth: float = 0.98, steps: int = 1000) -> None:
         import ipywidgets as widgets
 
-        from ..lr_finder import METHODS, LRFinderResult
+        from ..training import METHODS, LRFinderResult
 
         if not isinstance(result, LRFinderResult):
             raise CourseError("LRFinderView needs the result of course_utils.lr_find(...), e.g. LRFinderView(lr_find(model, loader, opt, loss_fn)).")
@@ -72,7 +72,7 @@ class LRFinderView(FigureWidget):
         self._update()
 
     def _update(self) -> None:
-        from ..lr_finder import METHODS, LRFinderResult
+        from ..training import METHODS, LRFinderResult
         from .schedule_explorer import schedule_curve
 
         self.losses = smooth_losses(self.raw, self.smooth.value)

@@ -4,19 +4,22 @@
   the best weights back (Prechelt, "Early Stopping - But When?", 1998).
 * :class:`GradClip`: clip gradients by their global norm (Pascanu et al., "On the
   difficulty of training recurrent neural networks", 2013) or by value.
-* :func:`choose_precision`: the autocast dtype for mixed precision
-  (Micikevicius et al., "Mixed Precision Training", 2018): bfloat16 where the
-  device supports it, float16 with a gradient scaler otherwise.
+* ``as_*`` and :func:`check_counts`: what ``fit`` accepts for each option, turned
+  into one form, or one sentence saying what is wrong.
+
+The precision (mixed or not) is chosen in :mod:`course_utils.training.runtime`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import CourseError
+from ..errors import CourseError
+from .checkpoint import CheckpointSpec
 
 if TYPE_CHECKING:
     import torch
@@ -141,24 +144,46 @@ def as_grad_clip(spec: GradClip | float | Mapping[str, float] | None) -> GradCli
     raise CourseError(f"grad_clip should be a number (max norm) or a dict like {{'norm': 1.0}}, not {spec!r}.")
 
 
-def choose_precision(amp: bool | None, device: torch.device) -> str:
-    """The precision a run uses: ``"bf16"``, ``"fp16"`` (with a GradScaler) or ``"fp32"``.
-
-    ``amp=None`` turns mixed precision on for CUDA GPUs only (where it pays off);
-    ``amp=True`` turns it on everywhere: bfloat16 on CPUs and on GPUs that
-    support it, float16 with a gradient scaler on older GPUs; ``amp=False`` is
-    plain float32.
-    """
+def check_counts(epochs: int, accumulate: int, scheduler: Any, scheduler_step: str) -> None:
+    """Check ``fit``'s counts and scheduler options; raise one :class:`CourseError` for the first bad one."""
     import torch
 
-    if amp is None:
-        amp = device.type == "cuda"
-    if not isinstance(amp, bool):
-        raise CourseError(f"amp should be True, False or None (automatic), not {amp!r}.")
-    if not amp:
-        return "fp32"
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device.type == "cpu":
-        return "bf16"
-    return "fp16"
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise CourseError(f"epochs must be a whole number >= 0, not {epochs!r}.")
+    if scheduler_step not in ("epoch", "batch"):
+        raise CourseError(f"scheduler_step should be 'epoch' or 'batch', not {scheduler_step!r}.")
+    if not isinstance(accumulate, int) or isinstance(accumulate, bool) or accumulate < 1:
+        raise CourseError(f"accumulate must be a whole number of batches >= 1, not {accumulate!r}.")
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and scheduler_step == "batch":
+        raise CourseError("ReduceLROnPlateau watches a per-epoch loss: use scheduler_step='epoch' with it.")
+
+
+def as_checkpoint_spec(checkpoint: CheckpointSpec | str | os.PathLike[str] | None) -> CheckpointSpec | None:
+    """``None``, a :class:`~course_utils.CheckpointSpec`, or a file path (saved every epoch, resumed from)."""
+    if checkpoint is None or isinstance(checkpoint, CheckpointSpec):
+        return checkpoint
+    if isinstance(checkpoint, (str, os.PathLike)):
+        return CheckpointSpec(checkpoint)
+    raise CourseError(f"checkpoint should be a file path or CheckpointSpec(...), not {checkpoint!r}.")
+
+
+def split_callbacks(callbacks: Iterable[Any]) -> tuple[list[Callable[..., Any]], list[Callable[..., Any]]]:
+    """The per-batch and per-epoch functions of ``fit(callbacks=...)``.
+
+    A plain function runs after each epoch; an object may have ``on_batch_end`` and/or
+    ``on_epoch_end`` methods.
+
+    Example:
+        >>> batch, epoch = split_callbacks([print])   # ([], [print])
+    """
+    per_batch: list[Callable[..., Any]] = []
+    per_epoch: list[Callable[..., Any]] = []
+    for callback in callbacks:
+        if hasattr(callback, "on_batch_end") or hasattr(callback, "on_epoch_end"):
+            per_batch += [callback.on_batch_end] if hasattr(callback, "on_batch_end") else []
+            per_epoch += [callback.on_epoch_end] if hasattr(callback, "on_epoch_end") else []
+        elif callable(callback):
+            per_epoch.append(callback)
+        else:
+            raise CourseError(f"A callback should be a function or have on_epoch_end/on_batch_end methods, not {callback!r}.")
+    return per_batch, per_epoch
