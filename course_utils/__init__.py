@@ -4,15 +4,16 @@ from .checks import check_close, check_dtype, check_equal, check_function, check
 from .config import budget, data_dir, describe, get_device, is_smoke
 from .data import CIFAR10_MEAN, CIFAR10_STD, channel_stats, cifar2, cifar10, cifar10_loaders, cifar10_source, sample_image
 from .errors import CheckFailed, CourseError
-from .hooks import ActivationStats, Captured, activation_stats, capture_activations, capture_gradients
-from .kernels import KERNEL_NAMES, get_kernel
+from .inspection import (
+    KERNEL_NAMES, ActivationStats, Captured, ReceptiveField, ShapeTable, activation_stats, capture_activations,
+    capture_gradients, conv_output_size, conv_transpose_output_size, effective_receptive_field, get_kernel,
+    pool_output_size, receptive_field, trace_shapes,
+)
 from .plots import (
     confusion_counts, denormalize, plot_confusion_matrix, plot_feature_maps, plot_images, plot_kernels,
     plot_lr_finder, plot_training_curves,
 )
-from .receptive import ReceptiveField, effective_receptive_field, receptive_field
 from .repro import seed_everything, set_deterministic
-from .shapes import ShapeTable, conv_output_size, conv_transpose_output_size, pool_output_size, trace_shapes
 from .training import (
     CheckpointSpec, EarlyStopping, FitState, GradClip, History, LRFinderResult, evaluate, fit, load_checkpoint, lr_find,
     save_checkpoint,

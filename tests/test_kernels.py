@@ -1,4 +1,4 @@
-"""course_utils.kernels: the classic kernels behave as their names promise (checked with F.conv2d)."""
+"""course_utils.inspection.kernels: the classic kernels behave as their names promise (checked with F.conv2d)."""
 
 import pytest
 import torch

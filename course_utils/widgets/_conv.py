@@ -48,7 +48,7 @@ def _as_image(image: Any) -> "Any":
 def _as_kernel(kernel: Any) -> "Any":
     import torch
 
-    from ..kernels import get_kernel
+    from ..inspection import get_kernel
 
     if isinstance(kernel, str):
         return get_kernel(kernel)

@@ -50,7 +50,7 @@ class FeatureMapExplorer(FigureWidget):
         import ipywidgets as widgets
         import torch
 
-        from ..hooks import capture_activations
+        from ..inspection import capture_activations
 
         x = torch.as_tensor(image, dtype=torch.float32)
         if x.ndim == 3:

@@ -42,7 +42,7 @@ class KernelExplorer(FigureWidget):
                  dilation: int = 1, padding_mode: str = "zeros", mode: str = "correlation") -> None:
         import ipywidgets as widgets
 
-        from ..kernels import KERNEL_NAMES
+        from ..inspection import KERNEL_NAMES
 
         self.output = None
         self.message = ""
@@ -158,7 +158,7 @@ class KernelExplorer(FigureWidget):
     def _on_preset(self, change: Any) -> None:
         if change["new"] == "custom" or self._busy:
             return
-        from ..kernels import get_kernel
+        from ..inspection import get_kernel
 
         self._kernel = get_kernel(change["new"])
         self._busy = True

@@ -34,11 +34,11 @@ class ReceptiveFieldView(FigureWidget):
         import torch
         import torch.nn.functional as F
 
-        from ..receptive import _make_input, receptive_field
+        from ..inspection.receptive import make_input, receptive_field
 
         self.model = model
         self.rf = receptive_field(model, input_size)
-        x0 = _make_input(model, input_size)
+        x0 = make_input(model, input_size)
         c, h, w = x0.shape[1:]
         if image is None:
             from ..data import sample_image

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import CourseError
+from ..errors import CourseError
 
 if TYPE_CHECKING:
     import torch

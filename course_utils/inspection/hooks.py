@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .errors import CourseError
+from ..errors import CourseError
 
 if TYPE_CHECKING:
     import torch

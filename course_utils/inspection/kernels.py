@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import CourseError
+from ..errors import CourseError
 
 if TYPE_CHECKING:
     import torch

@@ -24,7 +24,7 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import CourseError
+from ..errors import CourseError
 
 if TYPE_CHECKING:
     import torch
@@ -194,7 +194,11 @@ class _Tracker:
                 self.set(result, _Field(best.size, best.jump, best.start, source=best))
 
 
-def _make_input(model: "nn.Module", input_size: Any) -> "torch.Tensor":
+def make_input(model: "nn.Module", input_size: Any) -> "torch.Tensor":
+    """A random image ``(1, C, H, W)`` on the model's device; ``input_size`` is ``H``, ``(H, W)`` or ``(C, H, W)``.
+
+    Without ``C`` the channels are those of the model's first ``Conv2d`` (else 3).
+    """
     import torch
     from torch import nn
 
@@ -249,7 +253,7 @@ def receptive_field(model: "nn.Module", input_size: "int | tuple[int, ...]") -> 
                                      is_global=field.source is not None))
         return hook
 
-    x = _make_input(model, input_size)
+    x = make_input(model, input_size)
     tracker.set(x, _Field((1, 1), (1, 1), (0.5, 0.5)))
     modes = {m: m.training for m in model.modules()}
     handles = []
@@ -299,7 +303,7 @@ def effective_receptive_field(
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
     generator = torch.Generator().manual_seed(seed)
-    x0 = _make_input(model, input_size)
+    x0 = make_input(model, input_size)
     modes = {m: m.training for m in model.modules()}
     total = torch.zeros(x0.shape[-2:], device=x0.device)
     try:
