@@ -28,7 +28,7 @@ CASES = [(torch.randn(1, 1, 5, 5), torch.randn(1, 1, 3, 3)), (torch.randn(2, 3, 
 
 
 def test_right_answer_passes_and_says_so(capsys):
-    assert checks.check_function(_conv_ok, F.conv2d, CASES, arg_names=("x", "weight")) == 2
+    assert checks.check_function(_conv_ok, F.conv2d, CASES, arg_names=("x", "weight")) is None  # nbgrader reads a number as partial credit
     captured = capsys.readouterr()
     assert captured.out.startswith("✓ _conv_ok matches the reference on 2 cases")
     assert captured.err == ""
@@ -95,7 +95,10 @@ def test_learner_cannot_change_the_inputs_the_reference_sees():
         x.zero_()
         return out
 
-    checks.check_function(mutating, F.conv2d, CASES)  # each side gets its own copy
+    # Allowed to change x, it still cannot change what the reference sees: each side gets its own copy.
+    checks.check_function(mutating, F.conv2d, CASES, mutates=("x",))
+    for case in CASES:
+        assert case[0].abs().sum() > 0
 
 
 def test_warnings_never_reach_stderr(capsys):
@@ -205,7 +208,7 @@ def test_random_cases_are_varied_and_reproducible():
     assert all(torch.equal(a.args[0], b.args[0]) and a.kwargs == b.kwargs for a, b in zip(cases, again))
     other = checks.random_cases(_make_conv_case, 30, seed=4)
     assert not all(a.args[0].shape == b.args[0].shape and torch.equal(a.args[0], b.args[0]) for a, b in zip(cases, other))
-    assert checks.check_function(F.conv2d, F.conv2d, cases) == 30
+    checks.check_function(F.conv2d, F.conv2d, cases)
     with pytest.raises(CourseError, match="n=0"):
         checks.random_cases(_make_conv_case, 0)
 

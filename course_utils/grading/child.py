@@ -26,6 +26,9 @@ from typing import Any
 import numpy  # noqa: F401  (imported before the learner can plant or patch anything)
 import torch
 
+from course_utils.checks import forbid as _forbid_mod
+from course_utils.checks import inputs as _inputs_mod
+from course_utils.checks import returns as _returns_mod
 from course_utils.grading import harness
 
 _save = torch.save
@@ -35,6 +38,9 @@ _open = open
 _replace = os.replace
 _describe, _run_module = harness.describe, harness.run_module
 _is_model_arg, _build_arg = harness.is_model_arg, harness.build_arg
+# The statement's rules are judged by the grader; the child only reports what it saw, as data.
+_recording_ops, _kind_of = _forbid_mod.recording_ops, _returns_mod.kind_of
+_snapshot, _mutations, _arg_labels = _inputs_mod.snapshot, _inputs_mod.mutations, _inputs_mod.arg_labels
 
 _BLOCKED_EVENTS = {"socket.connect", "socket.bind", "socket.sendto", "socket.getaddrinfo",
                    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
@@ -83,8 +89,9 @@ def _plain(value: Any, depth: int = 0) -> Any:
     if _isinstance(value, numbers.Number) and not _isinstance(value, complex):
         number = float(value)
         return int(number) if _isinstance(value, numbers.Integral) else number
-    if type(value) in (list, tuple):
-        return [_plain(v, depth + 1) for v in value]
+    if _isinstance(value, (list, tuple)):  # a named tuple (or any tuple subclass) crosses as its items
+        items = list.__iter__(value) if _isinstance(value, list) else tuple.__iter__(value)
+        return [_plain(v, depth + 1) for v in items]
     if type(value) is dict:
         return {str(k): _plain(v, depth + 1) for k, v in value.items()}
     if _isinstance(value, torch.nn.Module):
@@ -103,24 +110,48 @@ def _arg(value: Any) -> Any:
     return value
 
 
-def _call(exercise: dict, target: Any, case: dict) -> Any:
-    """One case: call the answer as the exercise's driver says; with ``outcome``, an exception is a result too."""
+def _call(exercise: dict, target: Any, case: dict, seen: dict) -> Any:
+    """One case: call the answer as the exercise's driver says; with ``outcome``, an exception is a result too.
+
+    ``seen`` collects what the grader judges the statement's rules on: the ATen operations run
+    (``ops``), the arguments changed in place (``mutations``) and the kind of each result (``kinds``).
+    """
     args = [_arg(a) for a in case["args"]]
     kwargs = {k: _arg(v) for k, v in case.get("kwargs", {}).items()}
+    labels = _arg_labels(target, len(args), list(kwargs), exercise.get("arg_names") or None)
+    values = dict(zip(labels, [*args, *kwargs.values()]))
+    befores = {k: _snapshot(v) for k, v in values.items()}
     driver = exercise.get("driver", "call")
+    kind = None
     try:
-        if driver == "describe":  # the answer returns a model: send its layers, not the object
-            value = _describe(target(*args, **kwargs))
-        elif driver == "module":  # the answer is a module class: construct, forward, backward
-            value = _run_module(target, args, kwargs)
-        else:
-            value = target(*args, **kwargs)
+        with (_recording_ops() if exercise.get("record_ops") else _no_recording()) as ops:
+            if driver == "describe":  # the answer returns a model: send its layers, not the object
+                value = _describe(target(*args, **kwargs))
+            elif driver == "module":  # the answer is a module class: construct, forward, backward
+                value = _run_module(target, args, kwargs)
+            else:
+                value = target(*args, **kwargs)
+                kind = _kind_of(value)
     except BaseException as exc:  # noqa: BLE001 - SystemExit included; re-raised unless it is a result
+        if exercise.get("record_ops"):
+            seen["ops"].update(ops if _isinstance(ops, set) else ())
         if not exercise.get("outcome"):
             raise
         # The built-in classes it derives from: a learner's class cannot pass for another built-in.
         return {"raised": [c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"]}
+    seen["ops"].update(ops)
+    seen["mutations"].append([[label, what, is_module] for label, what, is_module in _mutations(befores, values)])
+    if kind is not None:
+        seen["kinds"].append(kind)
     return {"returned": value} if exercise.get("outcome") else value
+
+
+class _no_recording:
+    def __enter__(self) -> set:
+        return set()
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
 def _write(out_dir: str, test_id: str, record: dict) -> None:
@@ -160,6 +191,7 @@ def run(job_dir: str) -> None:
             except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
                 notes.append(f"solution cell raised {_error(exc)}")
         record: dict[str, Any] = {"status": "ok", "notes": notes, "outputs": []}
+        seen: dict[str, Any] = {"ops": set(), "mutations": [], "kinds": []}
         try:
             target = namespace[exercise["name"]]
         except KeyError:
@@ -169,12 +201,13 @@ def run(job_dir: str) -> None:
         try:
             for case in exercise["cases"]:
                 if exercise["call"]:
-                    result = _call(exercise, target, case)
+                    result = _call(exercise, target, case, seen)
                 else:
                     result = target
                 record["outputs"].append(_plain(result))
+            record.update(ops=sorted(seen["ops"]), mutations=seen["mutations"], kinds=seen["kinds"])
         except BaseException as exc:  # noqa: BLE001
-            record = {"status": "error", "notes": notes, "error": _error(exc)}
+            record = {"status": "error", "notes": notes, "error": _error(exc), "ops": sorted(seen["ops"])}
         _write(out_dir, test_id, record)
 
 

@@ -73,14 +73,27 @@ def _layer(module: nn.Module) -> list:
     return [name, _listed(kwargs), shapes]
 
 
-def _leaves(module: nn.Module) -> list[list]:
-    children = list(module.children())
+def _leaves(module: nn.Module, seen: dict[int, str] | None = None) -> list[list]:
+    """The leaf layers in order, a module reused in several places listed at each place.
+
+    ``children()`` would list a reused module once; a model that applies one ``nn.ReLU`` after
+    every convolution computes the same as one with a ReLU per convolution, so it is described
+    the same (behaviour, not object identity). A reused layer with weights or buffers is refused:
+    its places share their parameters, which the rebuilt model would not.
+    """
+    seen = {} if seen is None else seen
+    children = [child for child in module._modules.values() if child is not None]
     if not children:
+        if next(iter(module.state_dict()), None) is not None:
+            if id(module) in seen:
+                raise TypeError(f"the model uses one {type(module).__name__} in several places, so they share their "
+                                "weights; create a new layer for each place")
+            seen[id(module)] = type(module).__name__
         return [_layer(module)]
     if type(module) is not nn.Sequential:
         raise TypeError(f"the model contains a {type(module).__name__} with its own forward; the verifier reads "
                         "models built from nn.Sequential and torch.nn layers only")
-    return [leaf for child in children for leaf in _leaves(child)]
+    return [leaf for child in children for leaf in _leaves(child, seen)]
 
 
 def describe(module: Any) -> dict:

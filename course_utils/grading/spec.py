@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checks.forbid import Forbid
+from ..checks.inputs import mutation_message
+from ..checks.returns import expected_kinds, returns_problem
 from ..errors import CourseError
 
 
@@ -51,6 +54,14 @@ class Exercise:
         context: cell ids of instructor cells (besides the setup cell) the answer needs.
         atol, rtol: tolerances for tensor outputs.
         timeout: wall seconds for the exercise's cells and calls.
+        forbid: a :class:`course_utils.checks.Forbid` rule: the grader scans the solution cells' source
+            (no execution) and the child records the ATen operations run while the answer is called;
+            a forbidden route scores 0 with the same sentence as the notebook's check.
+        returns: the kind of result the statement asks for (``float``, ``int``, ``tuple``, ``torch.Tensor``,
+            or a tuple of them; driver ``"call"`` only): the child reports the kind, the grader judges it.
+        mutates: names of the arguments the answer may change in place; by default every tensor and
+            model argument must come back unchanged (the child snapshots them and reports changes).
+        arg_names: names of the positional arguments in messages (default: the answer's own parameter names).
 
     Example:
         >>> Exercise(test="test_add", solutions=["add"], name="add", cases=[(1, 2)], reference=lambda a, b: a + b)
@@ -70,16 +81,58 @@ class Exercise:
     dtype: bool = True
     driver: str = "call"
     outcome: bool = False
+    forbid: Forbid | None = None
+    returns: Any = None
+    mutates: Sequence[str] = ()
+    arg_names: Sequence[str] | None = None
     _expected: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.driver not in DRIVERS:
             raise CourseError(f"Exercise {self.test}: driver {self.driver!r} is not one of {', '.join(DRIVERS)}.")
+        if self.returns is not None:
+            if self.driver != "call":
+                raise CourseError(f"Exercise {self.test}: returns= applies to driver 'call' only.")
+            expected_kinds(self.returns)  # a wrong spec fails when it is loaded, not when a submission is judged
+        if self.forbid is not None and not isinstance(self.forbid, Forbid):
+            raise CourseError(f"Exercise {self.test}: forbid= takes a course_utils.checks.Forbid rule.")
 
     def job(self) -> dict[str, Any]:
         """What the child needs to run this exercise (its cells are added by the caller)."""
         return {"test_id": self.test, "name": self.name, "call": self.call, "cases": self.normalised_cases(),
-                "timeout": float(self.timeout), "driver": self.driver, "outcome": self.outcome}
+                "timeout": float(self.timeout), "driver": self.driver, "outcome": self.outcome,
+                "record_ops": bool(self.forbid is not None and self.forbid.aten),
+                "arg_names": list(self.arg_names or ())}
+
+    def rule_violation(self, sources: Sequence[str] | None, record: dict) -> str | None:
+        """None when the statement's rules hold, else the sentence (the notebook's check says the same).
+
+        ``sources`` are the solution cells (read by the grader from the notebook, never run here);
+        ``record`` is what the child reported: ``ops`` (ATen operations run), ``mutations``
+        (``[argument, what changed, is a module]`` per case) and ``kinds`` (the kind of each result).
+        """
+        if self.forbid is not None:
+            why = self.forbid.source_problem(self.name, "\n\n".join(sources or ()))
+            if why is None and self.forbid.aten:
+                ops = record.get("ops")
+                if record.get("status") == "ok" and type(ops) is not list:
+                    return "the child did not report the operations it ran"
+                why = self.forbid.ops_problem(self.name, [o for o in ops or () if type(o) is str])
+            if why:
+                return why
+        if record.get("status") != "ok":
+            return None
+        mutations, kinds = record.get("mutations"), record.get("kinds")
+        for changes in mutations if type(mutations) is list else ():
+            for change in changes if type(changes) is list else ():
+                if type(change) is list and len(change) == 3 and str(change[0]) not in set(self.mutates):
+                    return mutation_message(self.name, str(change[0]), str(change[1]), module=bool(change[2]))
+        if self.returns is not None:
+            for kind in kinds if type(kinds) is list else ():
+                why = returns_problem(self.name, str(kind), self.returns)
+                if why:
+                    return why
+        return None
 
     def normalised_cases(self) -> list[dict[str, Any]]:
         """Each case as ``{"args": [...], "kwargs": {...}}``."""

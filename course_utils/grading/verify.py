@@ -123,6 +123,7 @@ def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Lim
             result.flags.append("unreadable_notebook")
             result.flags.append(str(exc))
     records: dict[str, dict] = {}
+    sources_by_test: dict[str, list[str]] = {}  # the solution cells, for the spec's source rules (checks helper)
     if submission is not None:
         result.flags += nbtools.integrity_flags(submission, release, nbtools.raw_cell_ids(path))
         jobs, missing_cells = [], {}
@@ -131,6 +132,7 @@ def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Lim
             if missing:
                 missing_cells[ex.test] = missing
                 continue
+            sources_by_test[ex.test] = sources
             jobs.append({**ex.job(), "cells": sources})
         for test, missing in missing_cells.items():
             records[test] = {"status": "error", "error": f"solution cell(s) {', '.join(missing)} not found"}
@@ -147,7 +149,11 @@ def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Lim
             continue
         record = records.get(test, {"status": "error", "error": "no submission to run"})
         status, reason = record.get("status", "error"), str(record.get("error", ""))
-        if status == "ok":
+        # The statement's rules (forbidden routes, inputs changed in place, return kinds): Exercise.rule_violation.
+        violation = ex.rule_violation(sources_by_test.get(test), record)
+        if violation:
+            status, reason = "rule_violation", violation
+        elif status == "ok":
             try:
                 why = ex.verdict(record.get("outputs", []))
             except Exception as exc:  # noqa: BLE001 - odd plain data must cost this exercise, not the whole run

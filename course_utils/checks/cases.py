@@ -1,4 +1,4 @@
-"""Generated test inputs for :func:`course_utils.checks.check_function`.
+"""Test inputs for :func:`~course_utils.checks.check_function`: one :class:`Case`, or many drawn at random.
 
 A check that tries one hand-picked input misses the off-by-one that only shows
 with stride 2, an odd width or a batch of one. :func:`random_cases` draws many
@@ -9,15 +9,49 @@ differs (its shapes and settings), not the whole list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import CourseError
+from ..errors import CourseError
+from .core import describe, short
 
 if TYPE_CHECKING:
     import torch
 
-    from .checks import Case
+__all__ = ["Case", "CaseMaker", "as_case", "random_cases"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input for :func:`check_function`: positional and keyword arguments.
+
+    Example:
+        >>> Case((x, w), {"stride": 2}).describe(("x", "weight"))
+        'x: a float32 tensor of shape (1, 3, 8, 8); weight: a float32 tensor of shape (4, 3, 3, 3); stride=2'
+    """
+
+    args: tuple = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self, names: Sequence[str] | None = None) -> str:
+        parts = []
+        for i, value in enumerate(self.args):
+            label = names[i] if names and i < len(names) else f"argument {i + 1}"
+            parts.append(f"{label}: {describe(value)}")
+        parts += [f"{key}={short(value)}" for key, value in self.kwargs.items()]
+        return "; ".join(parts) if parts else "no arguments"
+
+
+def as_case(case: Any) -> Case:
+    """A :class:`Case` from a Case, a tuple of positional arguments, a dict of keyword arguments or one argument."""
+    if isinstance(case, Case):
+        return case
+    if isinstance(case, tuple):
+        return Case(args=case)
+    if isinstance(case, Mapping):
+        return Case(kwargs=dict(case))
+    return Case(args=(case,))
 
 
 class CaseMaker:
@@ -46,31 +80,31 @@ class CaseMaker:
         """One of ``options``."""
         return self.random.choice(list(options))
 
-    def randn(self, *shape: int, dtype: "torch.dtype | None" = None) -> "torch.Tensor":
+    def randn(self, *shape: int, dtype: torch.dtype | None = None) -> torch.Tensor:
         """A standard normal tensor of ``shape`` (float32 unless ``dtype`` says otherwise)."""
         import torch
 
         return torch.randn(*shape, generator=self.generator, dtype=dtype or torch.float32)
 
-    def rand(self, *shape: int, dtype: "torch.dtype | None" = None) -> "torch.Tensor":
+    def rand(self, *shape: int, dtype: torch.dtype | None = None) -> torch.Tensor:
         """A tensor of ``shape`` uniform in [0, 1)."""
         import torch
 
         return torch.rand(*shape, generator=self.generator, dtype=dtype or torch.float32)
 
-    def randint(self, low: int, high: int, shape: Sequence[int]) -> "torch.Tensor":
+    def randint(self, low: int, high: int, shape: Sequence[int]) -> torch.Tensor:
         """An int64 tensor of ``shape`` with values in ``low .. high - 1`` (as ``torch.randint``)."""
         import torch
 
         return torch.randint(low, high, tuple(shape), generator=self.generator)
 
 
-def random_cases(make: Callable[[CaseMaker], Any], n: int = 20, *, seed: int = 0) -> list["Case"]:
+def random_cases(make: Callable[[CaseMaker], Any], n: int = 20, *, seed: int = 0) -> list[Case]:
     """``n`` cases from ``make(r)``, which draws with ``r`` (a :class:`CaseMaker`) and returns one case.
 
     ``make`` returns what :func:`~course_utils.checks.check_function` accepts: a
     tuple of positional arguments, a dict of keyword arguments or a
-    :class:`~course_utils.checks.Case`. The same ``seed`` gives the same cases.
+    :class:`Case`. The same ``seed`` gives the same cases.
 
     Example:
         >>> def make(r):
@@ -80,11 +114,9 @@ def random_cases(make: Callable[[CaseMaker], Any], n: int = 20, *, seed: int = 0
         >>> check_function(conv2d_loops, F.conv2d, random_cases(make, 25), arg_names=("x", "weight"))
         ✓ conv2d_loops matches the reference on 25 cases
     """
-    from .checks import _as_case
-
     if not callable(make):
         raise CourseError(f"make should be a function that draws one case, not {type(make).__name__}.")
     if not isinstance(n, int) or n < 1:
         raise CourseError(f"n={n!r} should be a whole number >= 1: the number of cases to draw.")
     maker = CaseMaker(seed)
-    return [_as_case(make(maker)) for _ in range(n)]
+    return [as_case(make(maker)) for _ in range(n)]

@@ -1,0 +1,224 @@
+"""Forbidden routes: what an exercise's statement says not to call, enforced on the source and on the run.
+
+A :class:`Forbid` rule has two halves:
+
+* the *source rule* (no execution): the learner's source is parsed with
+  :mod:`ast`; a name or attribute in ``calls`` (``F.conv2d``, ``torch.convolution``,
+  ``from torch.nn.functional import conv2d``), a string equal to one of them,
+  and the indirections that could hide one (``getattr``, ``__import__``,
+  ``importlib``, ``eval``, ``exec``, ``compile``, ``globals``, ``vars``,
+  ``__dict__``, ``__builtins__``, ``sys.modules``, switching dispatch off) are
+  refused. A bare name the source itself defines (the learner's own
+  ``def max_pool2d``) is not a call to PyTorch's;
+* the *run rule*: the ATen operations dispatched while the answer runs are
+  recorded (:func:`recording_ops`, a ``TorchDispatchMode``); one in ``aten`` is refused.
+
+The notebook's visible check applies both in the learner's kernel; verification
+scans the solution cells in the trusted grader and has the sandboxed child
+record the operations as data. Both print the same sentence.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["NO_CONV", "NO_CONV_LAYER", "NO_NORM", "NO_POOLING", "Forbid", "op_name", "recording_ops"]
+
+# Names that reach an object by a string or switch the recorder off: refused wherever a rule applies.
+INDIRECT_NAMES = frozenset({"getattr", "__import__", "importlib", "eval", "exec", "compile", "globals", "vars",
+                            "locals", "__builtins__", "builtins", "attrgetter", "methodcaller", "breakpoint"})
+INDIRECT_ATTRS = frozenset({"__dict__", "__builtins__", "__globals__", "__getattribute__", "__getattr__",
+                            "import_module", "_C", "_python_dispatch", "_pop_mode", "_set_dispatch_mode",
+                            "_DisableTorchDispatch", "_disabled_torch_dispatch_impl"})
+INDIRECT_MODULES = frozenset({"importlib", "builtins", "operator", "ctypes", "inspect"})
+
+# What each ATen operation is usually reached by, for the run rule's message.
+ROUTES = {
+    "convolution": "F.conv2d and nn.Conv2d", "_convolution": "F.conv2d and nn.Conv2d",
+    "max_pool2d_with_indices": "F.max_pool2d and nn.MaxPool2d", "max_pool2d": "F.max_pool2d and nn.MaxPool2d",
+    "avg_pool2d": "F.avg_pool2d and nn.AvgPool2d", "_adaptive_avg_pool2d": "F.adaptive_avg_pool2d",
+    "adaptive_max_pool2d": "F.adaptive_max_pool2d", "native_batch_norm": "F.batch_norm and nn.BatchNorm2d",
+}
+
+
+def op_name(func: Any) -> str:
+    """``aten.convolution.default`` -> ``'convolution'``; operations outside ATen keep their namespace."""
+    packet = getattr(func, "overloadpacket", func)
+    name = getattr(packet, "__name__", str(packet))
+    namespace = getattr(func, "namespace", "aten")
+    return name if namespace == "aten" else f"{namespace}.{name}"
+
+
+@contextmanager
+def recording_ops() -> Iterator[set[str]]:
+    """Record the names of the ATen operations dispatched inside the block.
+
+    Example:
+        >>> with recording_ops() as ops:
+        ...     F.conv2d(torch.zeros(1, 1, 3, 3), torch.zeros(1, 1, 2, 2))   # (N, C, H, W), (C', C, kH, kW)
+        >>> sorted(ops)
+        ['convolution']
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    ops: set[str] = set()
+
+    class _Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+            ops.add(op_name(func))
+            return func(*args, **(kwargs or {}))
+
+    with _Recorder():
+        yield ops
+
+
+def _bound_names(tree: ast.AST) -> set[str]:
+    """Names the source defines itself: functions, classes, parameters, assignment and loop targets."""
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+    return bound
+
+
+def _parse(source: str) -> ast.AST | None:
+    try:
+        return ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return None
+
+
+@dataclass(frozen=True)
+class Forbid:
+    """A statement's "do not call ...", enforced by both graders and the visible check.
+
+    Args:
+        calls: identifiers refused in the source (as a name, an attribute, an imported name or a string).
+        aten: ATen operation names refused while the answer runs (``"convolution"``, ``"avg_pool2d"``).
+        reason: why, completing "which this exercise forbids: ...".
+        indirections: also refuse ``getattr``, ``eval``, ``__import__`` and the like (default True).
+
+    Example:
+        >>> NO_CONV.source_problem("conv2d_unfold", "def conv2d_unfold(x, w):\\n    return F.conv2d(x, w)")
+        '`conv2d_unfold` calls `F.conv2d`, which this exercise forbids: the point of this exercise is to compute the convolution yourself.'
+    """
+
+    calls: tuple[str, ...] = ()
+    aten: tuple[str, ...] = ()
+    reason: str = "the point of this exercise is to compute it yourself"
+    indirections: bool = True
+
+    def __or__(self, other: Forbid) -> Forbid:
+        """Both rules at once (the first one's reason)."""
+        return Forbid(tuple(dict.fromkeys(self.calls + other.calls)), tuple(dict.fromkeys(self.aten + other.aten)),
+                      self.reason, self.indirections or other.indirections)
+
+    def _message(self, name: str, what: str, extra: str = "") -> str:
+        return f"`{name}` {what}, which this exercise forbids{extra}: {self.reason}."
+
+    def source_findings(self, source: str) -> list[tuple[int, int, str, str]]:
+        """Every forbidden use in ``source`` as ``(line, column, what, extra)``, in reading order."""
+        tree = _parse(source)
+        if tree is None:
+            return []
+        calls, bound = set(self.calls), _bound_names(tree)
+        called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+        found: list[tuple[int, int, str, str]] = []
+        hides = " (it can hide a forbidden call)"
+
+        def add(node: ast.AST, what: str, extra: str = "") -> None:
+            found.append((getattr(node, "lineno", 0), getattr(node, "col_offset", 0), what, extra))
+
+        for node in ast.walk(tree):
+            verb = "calls" if id(node) in called else "uses"
+            if isinstance(node, ast.Name):
+                if node.id in calls and node.id not in bound:
+                    add(node, f"{verb} `{node.id}`")
+                elif self.indirections and node.id in INDIRECT_NAMES:
+                    add(node, f"uses `{node.id}`", hides)
+            elif isinstance(node, ast.Attribute):
+                if node.attr in calls:
+                    add(node, f"{verb} `{ast.unparse(node)}`")
+                elif self.indirections and (node.attr in INDIRECT_ATTRS
+                                            or (node.attr == "modules" and ast.unparse(node.value) == "sys")):
+                    add(node, f"uses `{ast.unparse(node)}`", hides)
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                for alias in node.names:
+                    if alias.name in calls:
+                        add(node, f"imports `{alias.name}` from `{module}`")
+                    elif self.indirections and (alias.name == "*" or alias.name in INDIRECT_NAMES):
+                        add(node, f"uses `from {module} import {alias.name}`", hides)
+                if self.indirections and module.split(".")[0] in INDIRECT_MODULES:
+                    add(node, f"imports from `{module}`", hides)
+            elif isinstance(node, ast.Import) and self.indirections:
+                for alias in node.names:
+                    if alias.name.split(".")[0] in INDIRECT_MODULES:
+                        add(node, f"imports `{alias.name}`", hides)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in calls:
+                add(node, f"uses the string `{node.value!r}`")
+        return sorted(found)
+
+    def source_problem(self, name: str, source: str) -> str | None:
+        """None when ``source`` uses nothing this rule forbids, else the sentence for the first use."""
+        found = self.source_findings(source)
+        return self._message(name, found[0][2], found[0][3]) if found else None
+
+    def ops_problem(self, name: str, ops: Iterable[str]) -> str | None:
+        """None when none of the recorded operation names ``ops`` is forbidden, else the sentence."""
+        bad = sorted(set(ops) & set(self.aten))
+        if not bad:
+            return None
+        route = f" (what {ROUTES[bad[0]]} run)" if bad[0] in ROUTES else ""
+        return self._message(name, f"runs the ATen operation `{bad[0]}`{route}")
+
+
+NO_CONV = Forbid(
+    calls=("conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+           "LazyConv1d", "LazyConv2d", "LazyConv3d", "conv_tbc", "cudnn_convolution", "mkldnn_convolution"),
+    aten=("convolution", "_convolution", "convolution_overrideable", "cudnn_convolution", "mkldnn_convolution",
+          "miopen_convolution", "_slow_conv2d_forward", "slow_conv_dilated2d", "slow_conv3d_forward",
+          "_nnpack_spatial_convolution", "conv2d", "conv1d", "conv3d", "conv_transpose2d", "conv_tbc"),
+    reason="the point of this exercise is to compute the convolution yourself",
+)
+"""Convolution by any PyTorch route: functional, module, ``torch.convolution``, ``torch.ops.aten``."""
+
+NO_CONV_LAYER = Forbid(
+    calls=("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "LazyConv2d"),
+    reason="the point of this exercise is to work the number out from the shapes, without building the layer",
+)
+"""Building a convolution layer (source rule only: building one runs no telling operation)."""
+
+NO_POOLING = Forbid(
+    calls=("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d",
+           "avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+           "_adaptive_avg_pool2d", "lp_pool1d", "lp_pool2d", "fractional_max_pool2d", "MaxPool1d", "MaxPool2d",
+           "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveMaxPool2d", "AdaptiveAvgPool2d", "LPPool1d",
+           "LPPool2d", "FractionalMaxPool2d"),
+    aten=("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+          "max_pool3d_with_indices", "mkldnn_max_pool2d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+          "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+          "fractional_max_pool2d"),
+    reason="the point of this exercise is to compute the pooling yourself",
+)
+"""Pooling by any PyTorch route (max, average, adaptive, LP, fractional; functional or module)."""
+
+NO_NORM = Forbid(
+    calls=("batch_norm", "instance_norm", "layer_norm", "group_norm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+           "InstanceNorm1d", "InstanceNorm2d", "LayerNorm", "GroupNorm"),
+    aten=("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
+          "_native_batch_norm_legit_functional", "cudnn_batch_norm", "miopen_batch_norm", "batch_norm",
+          "native_layer_norm", "native_group_norm", "instance_norm"),
+    reason="the point of this exercise is to compute the normalisation yourself",
+)
+"""Normalisation layers by any PyTorch route (batch, instance, layer and group norm)."""
