@@ -1,6 +1,7 @@
 # The course's commands. Every target bootstraps .venv from requirements/lock.txt
 # when it is missing or out of date, so a fresh clone needs nothing else.
-#   make lab        start JupyterLab on notebooks/ (LAB_ARGS=--no-browser on a headless machine)
+#   make lab        JupyterLab on your own copy of the notebooks, my-notebooks/ (LAB_ARGS=--no-browser on a headless machine)
+#   make lab-instructor  JupyterLab on the course root with nbgrader's instructor tools (Formgrader, Create Assignment)
 #   make test       the whole test suite (unit, notebooks in smoke mode, grading, site in Chromium)
 #   make release    student notebooks from solutions/ (CHAPTER=01_convolution for one)
 #   make autograde  grade submitted/ with nbgrader, export grades.csv, then verify
@@ -25,16 +26,22 @@ export VENV PYTHON
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 CHAPTERS := $(if $(CHAPTER),$(CHAPTER),$(notdir $(wildcard solutions/[0-9][0-9]_*)))
 
-.PHONY: env lab test release autograde collect verify feedback grades bench doctor clean-env book
+.PHONY: env lab lab-instructor test release autograde collect verify feedback grades bench doctor clean-env book
 
 env: $(STAMP)
 
 $(STAMP): requirements/lock.txt pyproject.toml scripts/bootstrap.sh
 	@scripts/bootstrap.sh
 
+# Learners work in their own copy of notebooks/ (MY_NOTEBOOKS, ignored by git): made on the
+# first run, completed with new chapters later, never overwritten; nbgrader's instructor
+# tools are hidden (lab-config/learner). scripts/lab.py says what it copied.
+MY_NOTEBOOKS ?= my-notebooks
 lab: $(STAMP)
-	@mkdir -p notebooks
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
+	@$(PY) scripts/lab.py --work "$(MY_NOTEBOOKS)" $(LAB_ARGS)
+
+lab-instructor: $(STAMP)
+	@$(PY) scripts/lab.py --instructor $(LAB_ARGS)
 
 test: $(STAMP)
 	@scripts/ensure_browser.sh
