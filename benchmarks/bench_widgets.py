@@ -41,7 +41,13 @@ def main() -> None:
     import torchvision
 
     from course_utils import LRFinderResult, sample_image
-    from course_utils.widgets import FeatureMapExplorer, KernelExplorer, LRFinderView, ReceptiveFieldView, ScheduleExplorer
+    from course_utils.widgets import (
+        FeatureMapExplorer,
+        KernelExplorer,
+        LRFinderView,
+        ReceptiveFieldView,
+        ScheduleExplorer,
+    )
     from course_utils.widgets.lr_finder_view import smooth_losses
 
     torch.manual_seed(0)

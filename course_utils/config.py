@@ -77,7 +77,7 @@ def _has_mps() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def get_device(prefer: str | None = None, *, verbose: bool = True) -> "torch.device":
+def get_device(prefer: str | None = None, *, verbose: bool = True) -> torch.device:
     """Pick the device to train on: CUDA, then Apple's MPS, then the CPU.
 
     Args:

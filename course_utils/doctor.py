@@ -69,8 +69,8 @@ def _widgets_line() -> str:
 
 def run(*, probe_timeout: float = 2.0) -> tuple[list[str], str | None]:
     """The report lines and, when the course cannot run, the sentence saying why."""
-    from .data import cifar_sources
     from .config import data_dir, is_smoke
+    from .data import cifar_sources
     from .errors import CourseError
 
     lines = [f"Python        {platform.python_version()} ({sys.executable})"]

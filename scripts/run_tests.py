@@ -1,9 +1,12 @@
 """Run the test suite in stages and print how long each took.
 
-`make test` calls this with the course's virtual environment. Each stage is one
-pytest run; a stage that collects no test fails (pytest's exit code 5 is an
-error here, never a silent pass), and the summary at the end names every stage,
-its outcome and its time, so CI logs show where the minutes went.
+`make test` calls this with the course's virtual environment. The first stage,
+lint, runs `ruff check .` and `ruff format --check .` (configured in
+pyproject.toml); the next, imports, checks the package's layering and import
+graph (tests/test_package.py); every other stage is one pytest run. A stage
+that collects no test fails (pytest's exit code 5 is an error here, never a
+silent pass), and the summary at the end names every stage, its outcome and its
+time, so CI logs show where the minutes went.
 
 Extra arguments go to every pytest run (e.g. `make test PYTEST_ARGS=-x`).
 """
@@ -18,9 +21,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Commands of the lint stage, run from the course root; each must exit 0.
+LINT: list[list[str]] = [["ruff", "check", "."], ["ruff", "format", "--check", "."]]
+
 # name, pytest arguments
 STAGES: list[tuple[str, list[str]]] = [
-    ("unit", ["tests", "--ignore=tests/notebooks", "--ignore=tests/grading", "--ignore=tests/site"]),
+    ("imports", ["tests/test_package.py"]),
+    (
+        "unit",
+        [
+            "tests",
+            "--ignore=tests/test_package.py",
+            "--ignore=tests/notebooks",
+            "--ignore=tests/grading",
+            "--ignore=tests/site",
+        ],
+    ),
     ("notebooks", ["tests/notebooks"]),
     ("grading", ["tests/grading"]),
     ("site", ["tests/site"]),
@@ -41,6 +57,15 @@ def main(extra: list[str]) -> int:
         results.append(("bootstrap", "skipped", 0.0))
 
     failed = False
+    print("\n===== stage lint: " + "; ".join(" ".join(c) for c in LINT), flush=True)
+    start = time.monotonic()
+    codes = [subprocess.call([sys.executable, "-m", *command], cwd=ROOT, env=env) for command in LINT]
+    for command, code in zip(LINT, codes):
+        if code != 0:
+            print(f"lint: `{' '.join(command)}` failed (run it, or `ruff check --fix .` / `ruff format .`, to see why)")
+    results.append(("lint", "passed" if not any(codes) else "FAILED", time.monotonic() - start))
+    failed |= any(codes)
+
     for name, args in STAGES:
         if not any((ROOT / a).exists() for a in args if not a.startswith("-")):
             results.append((name, "missing", 0.0))

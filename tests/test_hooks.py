@@ -7,7 +7,6 @@ from torch import nn
 
 from course_utils import CourseError, activation_stats, capture_activations, capture_gradients
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
@@ -56,7 +55,7 @@ def test_hooks_are_removed_after_an_exception():
     assert _no_hooks(model)
     with pytest.raises(ZeroDivisionError):
         with capture_gradients(model, "0"):
-            1 / 0
+            _ = 1 / 0
     assert _no_hooks(model)
 
 

@@ -9,7 +9,6 @@ from torch import nn
 
 from course_utils import CourseError, LRFinderResult, lr_find
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 

@@ -17,7 +17,6 @@ from torch import nn
 
 from course_utils import CourseError, effective_receptive_field, receptive_field
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 C = 2  # channels in the random networks

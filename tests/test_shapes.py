@@ -15,7 +15,6 @@ from course_utils import (
     trace_shapes,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
@@ -38,7 +37,7 @@ def test_conv_output_size_matches_pytorch_on_every_small_case():
     checked = refused = 0
     for n, k, s, p, d in itertools.product(range(1, 9), range(1, 5), range(1, 4), range(0, 4), range(1, 4)):
         w = torch.zeros(1, 1, k)
-        expected = _torch_len(lambda x: F.conv1d(x, w, stride=s, padding=p, dilation=d), n)
+        expected = _torch_len(lambda x, w=w, s=s, p=p, d=d: F.conv1d(x, w, stride=s, padding=p, dilation=d), n)
         assert _ours(conv_output_size, n, k, s, p, d) == expected, (n, k, s, p, d)
         checked += 1
         refused += expected is None
@@ -51,10 +50,10 @@ def test_pool_output_size_matches_pytorch_on_every_small_case():
         range(1, 9), range(1, 5), [None, 1, 2, 3], range(0, 3), range(1, 3), [False, True]
     ):
         stride = k if s is None else s
-        expected = _torch_len(lambda x: F.max_pool1d(x, k, stride, p, d, ceil_mode=ceil), n)
+        expected = _torch_len(lambda x, k=k, st=stride, p=p, d=d, c=ceil: F.max_pool1d(x, k, st, p, d, ceil_mode=c), n)
         assert _ours(pool_output_size, n, k, s, p, d, ceil) == expected, (n, k, s, p, d, ceil)
         if d == 1:
-            avg = _torch_len(lambda x: F.avg_pool1d(x, k, stride, p, ceil_mode=ceil), n)
+            avg = _torch_len(lambda x, k=k, st=stride, p=p, c=ceil: F.avg_pool1d(x, k, st, p, ceil_mode=c), n)
             assert _ours(pool_output_size, n, k, s, p, 1, ceil) == avg, ("avg", n, k, s, p, ceil)
         refused += expected is None
     assert refused > 0
@@ -67,14 +66,19 @@ def test_conv_transpose_output_size_matches_pytorch_on_every_small_case():
     ):
         w = torch.zeros(1, 1, k)
         expected = _torch_len(
-            lambda x: F.conv_transpose1d(x, w, stride=s, padding=p, output_padding=op, dilation=d), n
+            lambda x, w=w, s=s, p=p, op=op, d=d: F.conv_transpose1d(
+                x, w, stride=s, padding=p, output_padding=op, dilation=d
+            ),
+            n,
         )
         assert _ours(conv_transpose_output_size, n, k, s, p, op, d) == expected, (n, k, s, p, op, d)
         refused += expected is None
     assert refused > 0
 
 
-@pytest.mark.parametrize("bad", [dict(n=0, k=1), dict(n=4, k=0), dict(n=4, k=2, s=0), dict(n=4, k=2, p=-1), dict(n=4.0, k=2)])
+@pytest.mark.parametrize(
+    "bad", [dict(n=0, k=1), dict(n=4, k=0), dict(n=4, k=2, s=0), dict(n=4, k=2, p=-1), dict(n=4.0, k=2)]
+)
 def test_illegal_arguments_give_a_course_error(bad):
     with pytest.raises(CourseError):
         conv_output_size(**bad)

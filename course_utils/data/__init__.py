@@ -24,6 +24,16 @@ from .cifar import (
 from .photos import SAMPLE_IMAGES, sample_image
 
 __all__ = [
-    "CIFAR2_CLASSES", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "CIFARDataset", "SAMPLE_IMAGES",
-    "channel_stats", "cifar2", "cifar10", "cifar10_loaders", "cifar10_source", "sample_image",
+    "CIFAR2_CLASSES",
+    "CIFAR10_CLASSES",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "CIFARDataset",
+    "SAMPLE_IMAGES",
+    "channel_stats",
+    "cifar2",
+    "cifar10",
+    "cifar10_loaders",
+    "cifar10_source",
+    "sample_image",
 ]

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import cifar_sources as sources
 from ..errors import CourseError
+from . import cifar_sources as sources
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,8 +38,17 @@ class CIFARDataset:
         >>> image, label = ds[0]; ds.classes[label]      # a PIL image and e.g. 'cat'
     """
 
-    def __init__(self, data: "np.ndarray", targets: Sequence[int], classes: Sequence[str], *, train: bool, source: str,
-                 transform: Callable[[Any], Any] | None = None, target_transform: Callable[[int], Any] | None = None) -> None:
+    def __init__(
+        self,
+        data: np.ndarray,
+        targets: Sequence[int],
+        classes: Sequence[str],
+        *,
+        train: bool,
+        source: str,
+        transform: Callable[[Any], Any] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+    ) -> None:
         self.data = data
         self.targets = [int(t) for t in targets]
         self.classes = list(classes)
@@ -68,25 +77,35 @@ class CIFARDataset:
         return f"CIFARDataset({split}, {len(self)} images, classes={self.classes}, source={self.source!r})"
 
 
-def _load(train: bool, source: str) -> "tuple[np.ndarray, list[int], str]":
+def _load(train: bool, source: str) -> tuple[np.ndarray, list[int], str]:
     if source not in SOURCES:
         raise CourseError(f"Unknown CIFAR-10 source {source!r}; use one of: {', '.join(SOURCES)}.")
     if source != "archive" and sources.torchvision_copy() is not None:
         return (*sources.load_torchvision_copy(train), "torchvision")
     if source == "torchvision":
-        raise CourseError(f"There is no {sources.BATCHES_FOLDER} folder in {sources.data_dir()}; use source='auto' to try the other sources.")
+        raise CourseError(
+            f"There is no {sources.BATCHES_FOLDER} folder in {sources.data_dir()}; use source='auto' to try the other sources."
+        )
     path = sources.archive_path()
     if source in ("auto", "archive") and path is not None:
         return (*sources.load_archive(path, train), "archive")
     if source == "archive":
-        raise CourseError(f"{sources.ARCHIVE_ENV} is not set; set it to an image-folder archive of CIFAR-10 or use source='auto'.")
+        raise CourseError(
+            f"{sources.ARCHIVE_ENV} is not set; set it to an image-folder archive of CIFAR-10 or use source='auto'."
+        )
     if sources.download():
         return (*sources.load_torchvision_copy(train), "download")
     raise sources.no_source_error()
 
 
-def cifar10(train: bool = True, *, classes: Sequence[str] | None = None, transform: Callable[[Any], Any] | None = None,
-            target_transform: Callable[[int], Any] | None = None, source: str = "auto") -> CIFARDataset:
+def cifar10(
+    train: bool = True,
+    *,
+    classes: Sequence[str] | None = None,
+    transform: Callable[[Any], Any] | None = None,
+    target_transform: Callable[[int], Any] | None = None,
+    source: str = "auto",
+) -> CIFARDataset:
     """The CIFAR-10 training (50,000) or test (10,000) images.
 
     Args:
@@ -112,13 +131,17 @@ def cifar10(train: bool = True, *, classes: Sequence[str] | None = None, transfo
     if classes is not None:
         unknown = [c for c in classes if c not in CIFAR10_CLASSES]
         if unknown or len(set(classes)) != len(classes) or not classes:
-            raise CourseError(f"classes must be distinct CIFAR-10 class names from {', '.join(CIFAR10_CLASSES)}; got {list(classes)}.")
+            raise CourseError(
+                f"classes must be distinct CIFAR-10 class names from {', '.join(CIFAR10_CLASSES)}; got {list(classes)}."
+            )
         wanted = [CIFAR10_CLASSES.index(c) for c in classes]
         labels = np.asarray(targets)
         keep = np.flatnonzero(np.isin(labels, wanted))
         relabel = {old: new for new, old in enumerate(wanted)}
         data, targets, names = data[keep], [relabel[int(t)] for t in labels[keep]], list(classes)
-    return CIFARDataset(data, targets, names, train=train, source=used, transform=transform, target_transform=target_transform)
+    return CIFARDataset(
+        data, targets, names, train=train, source=used, transform=transform, target_transform=target_transform
+    )
 
 
 def cifar2(train: bool = True, *, transform: Callable[[Any], Any] | None = None, source: str = "auto") -> CIFARDataset:
@@ -140,7 +163,9 @@ def cifar10_source() -> str:
     Raises:
         CourseError: when no source works (the same sentence :func:`cifar10` raises).
     """
-    statuses = sources.source_statuses(probe_network=sources.torchvision_copy() is None and sources.archive_path() is None)
+    statuses = sources.source_statuses(
+        probe_network=sources.torchvision_copy() is None and sources.archive_path() is None
+    )
     for status in statuses:
         if status.available:
             return status.detail
@@ -161,10 +186,19 @@ def _subset(dataset: CIFARDataset, n: int | None, seed: int) -> Any:
     return Subset(dataset, order[:n].tolist())
 
 
-def cifar10_loaders(batch_size: int, *, classes: Sequence[str] | None = None, augment: bool = False,
-                    subset: int | None = None, test_subset: int | None = None, num_workers: int = 0,
-                    mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD,
-                    source: str = "auto", seed: int = 0) -> "tuple[DataLoader, DataLoader]":
+def cifar10_loaders(
+    batch_size: int,
+    *,
+    classes: Sequence[str] | None = None,
+    augment: bool = False,
+    subset: int | None = None,
+    test_subset: int | None = None,
+    num_workers: int = 0,
+    mean: Sequence[float] = CIFAR10_MEAN,
+    std: Sequence[float] = CIFAR10_STD,
+    source: str = "auto",
+    seed: int = 0,
+) -> tuple[DataLoader, DataLoader]:
     """Training and test loaders of normalised CIFAR-10 batches ``(B, 3, 32, 32)`` float32 and labels ``(B,)`` int64.
 
     Args:
@@ -193,7 +227,7 @@ def cifar10_loaders(batch_size: int, *, classes: Sequence[str] | None = None, au
     )
 
 
-def _as_batch(item: Any) -> "torch.Tensor":
+def _as_batch(item: Any) -> torch.Tensor:
     """A float batch ``(B, C, H, W)`` from an image, an (image, label) pair or a batch."""
     import torch
     from PIL import Image
@@ -231,22 +265,25 @@ def channel_stats(images: Iterable[Any]) -> tuple[tuple[float, ...], tuple[float
         total = np.zeros(3)
         squares = np.zeros(3)
         for start in range(0, len(images.data), 5000):  # chunks keep the float copy small
-            chunk = images.data[start:start + 5000].astype(np.float64) / 255.0
+            chunk = images.data[start : start + 5000].astype(np.float64) / 255.0
             total += chunk.sum(axis=(0, 1, 2))
-            squares += (chunk ** 2).sum(axis=(0, 1, 2))
+            squares += (chunk**2).sum(axis=(0, 1, 2))
         count = images.data.shape[0] * images.data.shape[1] * images.data.shape[2]
     else:
         total = squares = None
         count = 0
-        iterator = iter(images) if not hasattr(images, "__getitem__") or hasattr(images, "batch_size") \
-            else (images[i] for i in range(len(images)))  # type: ignore[arg-type]
+        iterator = (
+            iter(images)
+            if not hasattr(images, "__getitem__") or hasattr(images, "batch_size")
+            else (images[i] for i in range(len(images)))
+        )  # type: ignore[arg-type]
         for item in iterator:
             batch = _as_batch(item)  # (B, C, H, W)
-            s, q = batch.sum(dim=(0, 2, 3)).numpy(), (batch ** 2).sum(dim=(0, 2, 3)).numpy()
+            s, q = batch.sum(dim=(0, 2, 3)).numpy(), (batch**2).sum(dim=(0, 2, 3)).numpy()
             total, squares = (s, q) if total is None else (total + s, squares + q)
             count += batch.shape[0] * batch.shape[2] * batch.shape[3]
         if total is None:
             raise CourseError("channel_stats got no images; pass a dataset or loader that is not empty.")
     mean = total / count
-    std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)

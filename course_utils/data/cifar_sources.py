@@ -38,23 +38,21 @@ from ..errors import CourseError
 if TYPE_CHECKING:
     import numpy as np
 
-CIFAR10_CLASSES: tuple[str, ...] = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 ARCHIVE_ENV = "COURSE_CIFAR10_ARCHIVE"
 BATCHES_FOLDER = "cifar-10-batches-py"  # torchvision's CIFAR10.base_folder
-BATCH_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta")
-PROBE_TIMEOUT_S = 2.0      # seconds to wait for the download server to answer
+BATCH_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
+PROBE_TIMEOUT_S = 2.0  # seconds to wait for the download server to answer
 DOWNLOAD_TIMEOUT_S = 30.0  # seconds a stalled download socket may stay silent
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-STALE_AFTER_S = 600.0        # a partial cache folder this old belongs to a run that died
+STALE_AFTER_S = 600.0  # a partial cache folder this old belongs to a run that died
 
 
 @dataclass(frozen=True)
 class SourceStatus:
     """Whether one CIFAR-10 source can be used here, and a line that says why."""
 
-    name: str        # "torchvision", "archive" or "download"
+    name: str  # "torchvision", "archive" or "download"
     available: bool
     detail: str
 
@@ -75,7 +73,7 @@ def torchvision_copy() -> Path | None:
     return folder if all((folder / name).is_file() for name in BATCH_FILES) else None
 
 
-def load_torchvision_copy(train: bool) -> "tuple[np.ndarray, list[int]]":
+def load_torchvision_copy(train: bool) -> tuple[np.ndarray, list[int]]:
     """Images ``(N, 32, 32, 3)`` uint8 and labels read by ``torchvision.datasets.CIFAR10``."""
     from torchvision.datasets import CIFAR10
 
@@ -120,18 +118,20 @@ def _split_of(name: str, split: str) -> tuple[str, str] | None:
     return None
 
 
-def _decode(blob: bytes, name: str) -> "np.ndarray":
+def _decode(blob: bytes, name: str) -> np.ndarray:
     import numpy as np
     from PIL import Image
 
     with Image.open(io.BytesIO(blob)) as image:
         array = np.asarray(image.convert("RGB"), dtype=np.uint8)
     if array.shape != (32, 32, 3):
-        raise CourseError(f"The image {name} in the CIFAR-10 archive is {array.shape[1]}x{array.shape[0]}, not 32x32; point {ARCHIVE_ENV} at a CIFAR-10 archive.")
+        raise CourseError(
+            f"The image {name} in the CIFAR-10 archive is {array.shape[1]}x{array.shape[0]}, not 32x32; point {ARCHIVE_ENV} at a CIFAR-10 archive."
+        )
     return array
 
 
-def read_archive(path: Path, split: str, *, per_class: int | None = None) -> "tuple[np.ndarray, np.ndarray]":
+def read_archive(path: Path, split: str, *, per_class: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Decode one split of an image-folder archive (or folder) without caching.
 
     Args:
@@ -161,7 +161,9 @@ def read_archive(path: Path, split: str, *, per_class: int | None = None) -> "tu
     unknown = sorted({cls for cls, _ in found} - set(CIFAR10_CLASSES))
     if not found or unknown:
         what = f"unknown class folders {unknown}" if unknown else f"no {split}/<class>/ images"
-        raise CourseError(f"{path} has {what}; point {ARCHIVE_ENV} at an archive with train/<class>/*.jpg and test/<class>/*.jpg for the ten CIFAR-10 classes.")
+        raise CourseError(
+            f"{path} has {what}; point {ARCHIVE_ENV} at an archive with train/<class>/*.jpg and test/<class>/*.jpg for the ten CIFAR-10 classes."
+        )
     keys = sorted(found, key=lambda k: (CIFAR10_CLASSES.index(k[0]), k[1]))
     if per_class is not None:
         counts = dict.fromkeys(CIFAR10_CLASSES, 0)
@@ -192,7 +194,7 @@ def archive_cache_dir(path: Path) -> Path:
     return data_dir() / f"cifar10-archive-{key}"
 
 
-def load_archive(path: Path, train: bool) -> "tuple[np.ndarray, list[int]]":
+def load_archive(path: Path, train: bool) -> tuple[np.ndarray, list[int]]:
     """Images ``(N, 32, 32, 3)`` uint8 and labels from the archive, decoded once and cached.
 
     The decoded split is written into a temporary folder beside its final place and
@@ -286,22 +288,21 @@ def download(*, probe_timeout: float = PROBE_TIMEOUT_S) -> bool:
 def source_statuses(*, probe_timeout: float = PROBE_TIMEOUT_S, probe_network: bool = True) -> list[SourceStatus]:
     """The three sources in the order they are tried, each with whether it is usable here."""
     copy = torchvision_copy()
-    statuses = [
-        SourceStatus("torchvision", copy is not None,
-                     f"torchvision copy in {copy}" if copy else f"no {BATCHES_FOLDER} in {data_dir()}"),
-    ]
+    detail = f"torchvision copy in {copy}" if copy else f"no {BATCHES_FOLDER} in {data_dir()}"
+    statuses = [SourceStatus("torchvision", copy is not None, detail)]
     path = archive_path()
+    problem = archive_problem(path) if path is not None else None
     if path is None:
-        statuses.append(SourceStatus("archive", False, f"{ARCHIVE_ENV} is not set"))
+        detail = f"{ARCHIVE_ENV} is not set"
+    elif problem is None:
+        detail = f"image-folder archive {path} ({ARCHIVE_ENV})"
     else:
-        problem = archive_problem(path)
-        statuses.append(SourceStatus("archive", problem is None,
-                                     f"image-folder archive {path} ({ARCHIVE_ENV})" if problem is None else f"{ARCHIVE_ENV}={path}, which {problem}"))
-    if probe_network:
-        url = download_url()
-        ok = network_reachable(url, probe_timeout)
-        statuses.append(SourceStatus("download", ok, f"torchvision download from {url}" if ok
-                                     else f"{urllib.parse.urlsplit(url).hostname} not reachable within {probe_timeout:g} s"))
-    else:
-        statuses.append(SourceStatus("download", False, "network not probed"))
-    return statuses
+        detail = f"{ARCHIVE_ENV}={path}, which {problem}"
+    statuses.append(SourceStatus("archive", path is not None and problem is None, detail))
+    if not probe_network:
+        return [*statuses, SourceStatus("download", False, "network not probed")]
+    url = download_url()
+    ok = network_reachable(url, probe_timeout)
+    host = urllib.parse.urlsplit(url).hostname
+    detail = f"torchvision download from {url}" if ok else f"{host} not reachable within {probe_timeout:g} s"
+    return [*statuses, SourceStatus("download", ok, detail)]

@@ -19,7 +19,9 @@ SAMPLE_IMAGES: dict[str, str] = {
 }
 
 
-def sample_image(name: str = "grace_hopper", *, size: int | tuple[int, int] | None = None, grey: bool = False) -> "torch.Tensor":
+def sample_image(
+    name: str = "grace_hopper", *, size: int | tuple[int, int] | None = None, grey: bool = False
+) -> torch.Tensor:
     """A real photograph as a float tensor in [0, 1], shape ``(C, H, W)``.
 
     Args:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-def resolve_layers(model: "nn.Module", layers: Any = None) -> list[tuple[str, "nn.Module"]]:
+def resolve_layers(model: nn.Module, layers: Any = None) -> list[tuple[str, nn.Module]]:
     """Turn names, modules or module types into ``(name, module)`` pairs in ``model.named_modules()`` order.
 
     ``layers=None`` means every leaf module. A wrong name raises a
@@ -68,7 +68,7 @@ def resolve_layers(model: "nn.Module", layers: Any = None) -> list[tuple[str, "n
     return sorted(chosen.values(), key=lambda nm: order[id(nm[1])])
 
 
-def _first_tensor(value: Any) -> "torch.Tensor | None":
+def _first_tensor(value: Any) -> torch.Tensor | None:
     import torch
 
     if isinstance(value, torch.Tensor):
@@ -85,13 +85,13 @@ class Captured(dict):
     one ``relu``) adds two tensors per pass.
     """
 
-    def last(self) -> dict[str, "torch.Tensor"]:
+    def last(self) -> dict[str, torch.Tensor]:
         """The most recent tensor of every layer that has one."""
         return {name: values[-1] for name, values in self.items() if values}
 
 
 @contextmanager
-def capture_activations(model: "nn.Module", layers: Any = None, *, to_cpu: bool = False) -> Iterator[Captured]:
+def capture_activations(model: nn.Module, layers: Any = None, *, to_cpu: bool = False) -> Iterator[Captured]:
     """Record the output of ``layers`` (names, modules or types) at every forward pass inside the block.
 
     Each stored tensor is a detached clone of the layer's output, e.g. shape
@@ -108,11 +108,12 @@ def capture_activations(model: "nn.Module", layers: Any = None, *, to_cpu: bool 
     captured = Captured({name: [] for name, _ in chosen})
 
     def hook_for(name: str):
-        def hook(module: "nn.Module", args: tuple, output: Any) -> None:
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:
             tensor = _first_tensor(output)
             if tensor is not None:
                 kept = tensor.detach().clone()
                 captured[name].append(kept.cpu() if to_cpu else kept)
+
         return hook
 
     handles = [module.register_forward_hook(hook_for(name)) for name, module in chosen]
@@ -124,7 +125,7 @@ def capture_activations(model: "nn.Module", layers: Any = None, *, to_cpu: bool 
 
 
 @contextmanager
-def capture_gradients(model: "nn.Module", layers: Any = None, *, to_cpu: bool = False) -> Iterator[Captured]:
+def capture_gradients(model: nn.Module, layers: Any = None, *, to_cpu: bool = False) -> Iterator[Captured]:
     """Record d(loss)/d(output) of ``layers`` at every backward pass inside the block.
 
     The gradient has the shape of the layer's output, e.g. ``(N, C, H, W)``.
@@ -143,17 +144,18 @@ def capture_gradients(model: "nn.Module", layers: Any = None, *, to_cpu: bool = 
     active = [True]
 
     def hook_for(name: str):
-        def hook(module: "nn.Module", args: tuple, output: Any) -> None:
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:
             tensor = _first_tensor(output)
             if tensor is None or not tensor.requires_grad:
                 return
 
-            def store(grad: "torch.Tensor") -> None:
+            def store(grad: torch.Tensor) -> None:
                 if active[0]:
                     kept = grad.detach().clone()
                     captured[name].append(kept.cpu() if to_cpu else kept)
 
             tensor_handles.append(tensor.register_hook(store))
+
         return hook
 
     handles = [module.register_forward_hook(hook_for(name)) for name, module in chosen]
@@ -177,7 +179,7 @@ class ActivationStats:
         self.std: dict[str, list[float]] = {n: [] for n in names}
         self.zeros: dict[str, list[float]] = {n: [] for n in names}
 
-    def record(self, name: str, tensor: "torch.Tensor") -> None:
+    def record(self, name: str, tensor: torch.Tensor) -> None:
         t = tensor.detach().float()
         self.mean[name].append(t.mean().item())
         self.std[name].append(t.std().item() if t.numel() > 1 else 0.0)
@@ -197,7 +199,7 @@ class ActivationStats:
         lines += [f"{n:<24}{m:>10.4f}{s:>10.4f}{z:>8.1%}" for n, m, s, z in self.rows()] if self.steps else []
         return "\n".join(lines)
 
-    def plot(self, stat: str = "std", ax: "Axes | None" = None) -> "Axes":
+    def plot(self, stat: str = "std", ax: Axes | None = None) -> Axes:
         """Plot one statistic (``"mean"``, ``"std"`` or ``"zeros"``) against the step, one line per layer."""
         if stat not in ("mean", "std", "zeros"):
             raise CourseError(f"stat should be 'mean', 'std' or 'zeros', not {stat!r}.")
@@ -215,7 +217,7 @@ class ActivationStats:
 
 
 @contextmanager
-def activation_stats(model: "nn.Module", layers: Any = None) -> Iterator[ActivationStats]:
+def activation_stats(model: nn.Module, layers: Any = None) -> Iterator[ActivationStats]:
     """Record mean, std and fraction of zeros of ``layers``' outputs at every forward pass in the block.
 
     Nothing is stored but the numbers, so it is cheap to leave on during training.
@@ -230,10 +232,11 @@ def activation_stats(model: "nn.Module", layers: Any = None) -> Iterator[Activat
     stats = ActivationStats([name for name, _ in chosen])
 
     def hook_for(name: str):
-        def hook(module: "nn.Module", args: tuple, output: Any) -> None:
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:
             tensor = _first_tensor(output)
             if tensor is not None:
                 stats.record(name, tensor)
+
         return hook
 
     handles = [module.register_forward_hook(hook_for(name)) for name, module in chosen]

@@ -30,7 +30,7 @@ KERNEL_NAMES: tuple[str, ...] = tuple(_KERNELS)
 """Names accepted by :func:`get_kernel`, in display order."""
 
 
-def get_kernel(name: str) -> "torch.Tensor":
+def get_kernel(name: str) -> torch.Tensor:
     """Return the named kernel as a new ``(3, 3)`` float32 tensor.
 
     ``sobel_x`` responds to intensity rising from left to right (vertical

@@ -1,4 +1,4 @@
-"""Receptive fields: the analytic field of every layer, and the effective field by gradients.
+"""Receptive fields: the analytic field of every layer of a CNN.
 
 :func:`receptive_field` follows the recursion of Araujo, Norris & Sim,
 "Computing Receptive Fields of Convolutional Neural Networks" (Distill, 2019),
@@ -13,9 +13,8 @@ It runs the model once under a ``TorchFunctionMode`` and attaches
 ``(size, jump, start)`` to every tensor, so functional code is followed too:
 residual additions merge by the largest field, and a global pooling that gates
 a feature map (squeeze-excitation) is listed in ``.gates`` instead of making
-the whole image the field. :func:`effective_receptive_field` measures how much
-each input pixel actually matters (Luo et al., "Understanding the Effective
-Receptive Field in Deep Convolutional Neural Networks", NeurIPS 2016).
+the whole image the field. How much each pixel of the field actually matters is
+measured by :func:`~course_utils.inspection.effective_field.effective_receptive_field`.
 """
 
 from __future__ import annotations
@@ -38,9 +37,9 @@ class _Field:
     size: Pair
     jump: Pair
     start: Pair
-    source: "_Field | None" = None  # set when the tensor is global: the spatial field that was pooled
+    source: _Field | None = None  # set when the tensor is global: the spatial field that was pooled
 
-    def conv(self, k: Pair, s: Pair, p: Pair, d: Pair) -> "_Field":
+    def conv(self, k: Pair, s: Pair, p: Pair, d: Pair) -> _Field:
         return _Field(
             tuple(self.size[i] + (k[i] - 1) * d[i] * self.jump[i] for i in range(2)),
             tuple(self.jump[i] * s[i] for i in range(2)),
@@ -76,7 +75,14 @@ class ReceptiveField:
             return f"{v[0]:g}" if v[0] == v[1] else f"{v[0]:g}x{v[1]:g}"
 
         return [
-            (r.name, r.type, str(r.output_shape), "global" if r.is_global else pair(r.size), pair(r.jump), pair(r.start))
+            (
+                r.name,
+                r.type,
+                str(r.output_shape),
+                "global" if r.is_global else pair(r.size),
+                pair(r.jump),
+                pair(r.start),
+            )
             for r in self.layers
         ]
 
@@ -118,7 +124,7 @@ class _Tracker:
         self.gates: list[str] = []
         self.made_by: dict[int, str] = {}  # id(global tensor) -> layer that pooled it
 
-    def get(self, t: Any) -> "_Field | None":
+    def get(self, t: Any) -> _Field | None:
         hit = self.fields.get(id(t))
         return hit[1] if hit is not None and hit[0] is t else None
 
@@ -152,7 +158,11 @@ class _Tracker:
         name = getattr(func, "__name__", str(func))
         x, field = found[0]
         spatial = [(t, f) for t, f in found if f.source is None and t.dim() >= 3]
-        if field.source is None and x.dim() >= 3 and name in ("conv2d", "max_pool2d", "max_pool2d_with_indices", "avg_pool2d"):
+        if (
+            field.source is None
+            and x.dim() >= 3
+            and name in ("conv2d", "max_pool2d", "max_pool2d_with_indices", "avg_pool2d")
+        ):
             if name == "conv2d":
                 k = _pair(tuple(_arg(args, kwargs, 1, "weight", None).shape[-2:]))
                 s, d = _pair(_arg(args, kwargs, 3, "stride", 1)), _pair(_arg(args, kwargs, 5, "dilation", 1))
@@ -188,13 +198,15 @@ class _Tracker:
                 best = max((f for _, f in same), key=lambda f: f.size[0] * f.size[1])
                 self.set(result, best)
             elif result.dim() >= 4 and min(result.shape[-2:]) > 1:
-                self.fail(f"'{name}', which changes the spatial size from {tuple(x.shape[-2:])} to {tuple(result.shape[-2:])}")
+                self.fail(
+                    f"'{name}', which changes the spatial size from {tuple(x.shape[-2:])} to {tuple(result.shape[-2:])}"
+                )
             else:  # flatten, mean over H and W, linear on a flattened map: the whole image
                 best = max((f for _, f in spatial), key=lambda f: f.size[0] * f.size[1])
                 self.set(result, _Field(best.size, best.jump, best.start, source=best))
 
 
-def make_input(model: "nn.Module", input_size: Any) -> "torch.Tensor":
+def make_input(model: nn.Module, input_size: Any) -> torch.Tensor:
     """A random image ``(1, C, H, W)`` on the model's device; ``input_size`` is ``H``, ``(H, W)`` or ``(C, H, W)``.
 
     Without ``C`` the channels are those of the model's first ``Conv2d`` (else 3).
@@ -207,12 +219,14 @@ def make_input(model: "nn.Module", input_size: Any) -> "torch.Tensor":
         first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
         size = (first.in_channels if first is not None else 3, *size)
     if len(size) != 3 or not all(isinstance(v, int) and v > 0 for v in size):
-        raise CourseError(f"input_size should be H, (H, W) or (C, H, W) with positive whole numbers, not {input_size!r}.")
+        raise CourseError(
+            f"input_size should be H, (H, W) or (C, H, W) with positive whole numbers, not {input_size!r}."
+        )
     param = next(model.parameters(), None)
     return torch.randn(1, *size, device=param.device if param is not None else None)
 
 
-def receptive_field(model: "nn.Module", input_size: "int | tuple[int, ...]") -> ReceptiveField:
+def receptive_field(model: nn.Module, input_size: int | tuple[int, ...]) -> ReceptiveField:
     """Receptive field, jump (effective stride) and start of every layer of a 2-D CNN.
 
     ``input_size`` is ``H``, ``(H, W)`` or ``(C, H, W)``; one image ``(1, C, H, W)``
@@ -243,14 +257,24 @@ def receptive_field(model: "nn.Module", input_size: "int | tuple[int, ...]") -> 
         return lambda module, args: tracker.stack.append(name)
 
     def pop(name: str, leaf: bool):
-        def hook(module: "nn.Module", args: tuple, output: Any) -> None:
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:
             tracker.stack.pop()
             first = output[0] if isinstance(output, (tuple, list)) and output else output
             field = tracker.get(first)
             if leaf and field is not None:
                 f = field.source or field
-                rows.append(FieldRow(name, type(module).__name__, tuple(first.shape), f.size, f.jump, f.start,
-                                     is_global=field.source is not None))
+                rows.append(
+                    FieldRow(
+                        name,
+                        type(module).__name__,
+                        tuple(first.shape),
+                        f.size,
+                        f.jump,
+                        f.start,
+                        is_global=field.source is not None,
+                    )
+                )
+
         return hook
 
     x = make_input(model, input_size)
@@ -275,49 +299,3 @@ def receptive_field(model: "nn.Module", input_size: "int | tuple[int, ...]") -> 
     if field is None:
         raise CourseError("receptive_field could not follow the input to the model's output.")
     return ReceptiveField(rows, field.source or field, tracker.gates)
-
-
-def effective_receptive_field(
-    model: "nn.Module", input_size: "int | tuple[int, ...]", *, n_inputs: int = 4, reinit: bool = False, seed: int = 0
-) -> "torch.Tensor":
-    """The ``(H, W)`` map of ``|d out[centre] / d input|`` summed over channels, averaged over random inputs.
-
-    ``model`` must return a feature map ``(N, C, h, w)``; the gradient flows from
-    all channels of its centre unit. ``reinit=True`` uses a copy of the model
-    with freshly initialised weights (as in Luo et al. 2016), otherwise the
-    given weights. Runs in eval mode; the model is left unchanged.
-
-    Example:
-        >>> backbone = nn.Sequential(*list(torchvision.models.resnet18(weights=None).children())[:-2])
-        >>> erf = effective_receptive_field(backbone, 96, reinit=True)
-        >>> erf.shape
-        torch.Size([96, 96])
-    """
-    import copy
-
-    import torch
-
-    if reinit:
-        model = copy.deepcopy(model)
-        for m in model.modules():
-            if hasattr(m, "reset_parameters"):
-                m.reset_parameters()
-    generator = torch.Generator().manual_seed(seed)
-    x0 = make_input(model, input_size)
-    modes = {m: m.training for m in model.modules()}
-    total = torch.zeros(x0.shape[-2:], device=x0.device)
-    try:
-        model.eval()
-        for _ in range(n_inputs):
-            x = torch.randn(x0.shape, generator=generator).to(x0.device).requires_grad_()
-            out = model(x)
-            if not isinstance(out, torch.Tensor) or out.dim() != 4:
-                raise CourseError("effective_receptive_field needs a model that returns a feature map (N, C, H, W); "
-                                  "pass its convolutional part, e.g. nn.Sequential(*list(model.children())[:-2]).")
-            h, w = out.shape[-2] // 2, out.shape[-1] // 2
-            (grad,) = torch.autograd.grad(out[0, :, h, w].sum(), x)
-            total += grad[0].abs().sum(0)
-    finally:
-        for m, flag in modes.items():
-            m.training = flag
-    return (total / n_inputs).detach()

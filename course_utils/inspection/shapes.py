@@ -53,9 +53,7 @@ def conv_output_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
     return out
 
 
-def pool_output_size(
-    n: int, k: int, s: int | None = None, p: int = 0, d: int = 1, ceil_mode: bool = False
-) -> int:
+def pool_output_size(n: int, k: int, s: int | None = None, p: int = 0, d: int = 1, ceil_mode: bool = False) -> int:
     """Output length of max/avg pooling along one dimension (``stride`` defaults to ``kernel_size``).
 
     With ``ceil_mode=True`` the division rounds up, but a last window that would
@@ -83,9 +81,7 @@ def pool_output_size(
     return out
 
 
-def conv_transpose_output_size(
-    n: int, k: int, s: int = 1, p: int = 0, output_padding: int = 0, d: int = 1
-) -> int:
+def conv_transpose_output_size(n: int, k: int, s: int = 1, p: int = 0, output_padding: int = 0, d: int = 1) -> int:
     """Output length of a transposed convolution: ``(n-1)s - 2p + d(k-1) + output_padding + 1``.
 
     Example:
@@ -136,9 +132,7 @@ class ShapeTable:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self._cells()
-        )
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self._cells())
         return (
             "<table><thead><tr><th>layer</th><th>type</th><th>output shape</th><th>params</th></tr></thead>"
             f"<tbody>{body}</tbody></table><p>total parameters: {self.total_params:,}</p>"
@@ -163,7 +157,7 @@ def _shape_of(value: Any) -> Any:
     return type(value).__name__
 
 
-def _check_input(name: str, module: "nn.Module", x: "torch.Tensor") -> None:
+def _check_input(name: str, module: nn.Module, x: torch.Tensor) -> None:
     """Raise a CourseError naming the fix when ``module`` cannot take ``x``."""
     from torch import nn
 
@@ -188,8 +182,10 @@ def _check_input(name: str, module: "nn.Module", x: "torch.Tensor") -> None:
                 "(the previous layer's out_channels)."
             )
     if isinstance(module, (*convs[:3], *pools)):
+
         def pair(v: Any, i: int) -> int:
             return v[i] if isinstance(v, tuple) else v
+
         dims = len(module.kernel_size) if isinstance(module.kernel_size, tuple) else int(type(module).__name__[-2])
         if len(shape) < dims:
             return
@@ -205,7 +201,7 @@ def _check_input(name: str, module: "nn.Module", x: "torch.Tensor") -> None:
                 )
 
 
-def trace_shapes(model: "nn.Module", input: "torch.Tensor | tuple[int, ...]") -> ShapeTable:
+def trace_shapes(model: nn.Module, input: torch.Tensor | tuple[int, ...]) -> ShapeTable:
     """Run ``model`` once and list every leaf layer's output shape and parameter count.
 
     ``input`` is a tensor, e.g. of shape ``(N, C, H, W)``, or such a shape as a
@@ -237,6 +233,7 @@ def trace_shapes(model: "nn.Module", input: "torch.Tensor | tuple[int, ...]") ->
             if leaf and args and isinstance(args[0], torch.Tensor):
                 _check_input(name, module, args[0])
             running.append((name, module, _shape_of(args[0]) if args else ()))
+
         return hook
 
     def after(name: str, leaf: bool):
@@ -245,7 +242,10 @@ def trace_shapes(model: "nn.Module", input: "torch.Tensor | tuple[int, ...]") ->
             if leaf:
                 own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
                 seen.update(id(p) for p in own)
-                rows.append(ShapeRow(name, type(module).__name__, in_shape, _shape_of(output), sum(p.numel() for p in own)))
+                rows.append(
+                    ShapeRow(name, type(module).__name__, in_shape, _shape_of(output), sum(p.numel() for p in own))
+                )
+
         return hook
 
     modes = {m: m.training for m in model.modules()}

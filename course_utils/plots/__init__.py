@@ -16,6 +16,12 @@ from .charts import confusion_counts, plot_confusion_matrix, plot_lr_finder, plo
 from .grids import denormalize, plot_feature_maps, plot_images, plot_kernels
 
 __all__ = [
-    "confusion_counts", "denormalize", "plot_confusion_matrix", "plot_feature_maps", "plot_images",
-    "plot_kernels", "plot_lr_finder", "plot_training_curves",
+    "confusion_counts",
+    "denormalize",
+    "plot_confusion_matrix",
+    "plot_feature_maps",
+    "plot_images",
+    "plot_kernels",
+    "plot_lr_finder",
+    "plot_training_curves",
 ]

@@ -29,7 +29,7 @@ def _columns(history: Any) -> Mapping[str, Sequence[float]]:
     raise CourseError(f"history should be a dict of lists or a History, not {type(history).__name__}.")
 
 
-def plot_training_curves(history: Any, keys: Sequence[str] | None = None, *, ax: "Axes | None" = None) -> "Axes":
+def plot_training_curves(history: Any, keys: Sequence[str] | None = None, *, ax: Axes | None = None) -> Axes:
     """Curves per epoch from a dict of lists (``{"train_loss": [...], ...}``) or a ``History``.
 
     ``keys`` defaults to every column whose name contains ``"loss"``. The x axis
@@ -45,10 +45,14 @@ def plot_training_curves(history: Any, keys: Sequence[str] | None = None, *, ax:
     keys = [keys] if isinstance(keys, str) else list(keys)
     missing = [k for k in keys if k not in columns]
     if missing or not keys:
-        raise CourseError(f"The history has no column {missing[0] if missing else 'to plot'!r}; it has {', '.join(columns)}.")
+        raise CourseError(
+            f"The history has no column {missing[0] if missing else 'to plot'!r}; it has {', '.join(columns)}."
+        )
     lengths = {len(columns[k]) for k in keys}
     if len(lengths) != 1:
-        raise CourseError(f"The curves {', '.join(keys)} have different lengths {sorted(lengths)}: record one value per epoch.")
+        raise CourseError(
+            f"The curves {', '.join(keys)} have different lengths {sorted(lengths)}: record one value per epoch."
+        )
     n = lengths.pop()
     epochs = list(columns["epoch"]) if "epoch" in columns and len(columns["epoch"]) == n else list(range(1, n + 1))
     if ax is None:
@@ -63,16 +67,18 @@ def plot_training_curves(history: Any, keys: Sequence[str] | None = None, *, ax:
     return ax
 
 
-def _labels(value: Any, what: str) -> "torch.Tensor":
+def _labels(value: Any, what: str) -> torch.Tensor:
     t = as_tensor(value, what)
     if t.dim() == 2:  # logits or probabilities (N, K): the predicted class
         t = t.argmax(dim=1)
     if t.dim() != 1 or t.is_floating_point() and not bool((t == t.round()).all()):
-        raise CourseError(f"{what} should be class indices of shape (N,) or scores of shape (N, K), not {tuple(t.shape)}.")
+        raise CourseError(
+            f"{what} should be class indices of shape (N,) or scores of shape (N, K), not {tuple(t.shape)}."
+        )
     return t.long()
 
 
-def confusion_counts(y_true: Any, y_pred: Any, num_classes: int | None = None) -> "torch.Tensor":
+def confusion_counts(y_true: Any, y_pred: Any, num_classes: int | None = None) -> torch.Tensor:
     """``(K, K)`` counts: row = true class, column = predicted class. ``y_pred`` may be ``(N, K)`` scores.
 
     Example:
@@ -82,7 +88,9 @@ def confusion_counts(y_true: Any, y_pred: Any, num_classes: int | None = None) -
     """
     t, p = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
     if len(t) != len(p):
-        raise CourseError(f"y_true has {len(t)} labels but y_pred has {len(p)}: they should describe the same examples.")
+        raise CourseError(
+            f"y_true has {len(t)} labels but y_pred has {len(p)}: they should describe the same examples."
+        )
     k = num_classes if num_classes is not None else int(max(t.max(), p.max())) + 1 if len(t) else 0
     if len(t) and (min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= k):
         raise CourseError(f"Labels should lie in 0 .. {k - 1} for {k} classes.")
@@ -90,9 +98,13 @@ def confusion_counts(y_true: Any, y_pred: Any, num_classes: int | None = None) -
 
 
 def plot_confusion_matrix(
-    y_true: Any, y_pred: Any, *, class_names: Sequence[str] | None = None, normalize: bool = False,
-    ax: "Axes | None" = None,
-) -> "Axes":
+    y_true: Any,
+    y_pred: Any,
+    *,
+    class_names: Sequence[str] | None = None,
+    normalize: bool = False,
+    ax: Axes | None = None,
+) -> Axes:
     """Draw the confusion matrix (rows: true class, columns: predicted), each cell annotated.
 
     ``normalize=True`` shows each row as fractions of that class's examples
@@ -122,12 +134,13 @@ def plot_confusion_matrix(
         for j in range(k):
             value = float(shown[i, j])
             text = f"{value:.2f}" if normalize else str(int(counts[i, j]))
-            ax.text(j, i, text, ha="center", va="center", fontsize="x-small",
-                    color="white" if value > top / 2 else "black")
+            ax.text(
+                j, i, text, ha="center", va="center", fontsize="x-small", color="white" if value > top / 2 else "black"
+            )
     return ax
 
 
-def plot_lr_finder(result: Any, *, method: str = "valley", ax: "Axes | None" = None) -> "Axes":
+def plot_lr_finder(result: Any, *, method: str = "valley", ax: Axes | None = None) -> Axes:
     """The LR range test curve, loss against LR on a log axis, with ``method``'s suggestion marked.
 
     ``result`` is what :func:`~course_utils.lr_find` returns (or any object with

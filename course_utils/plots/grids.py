@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["as_tensor", "denormalize", "plot_feature_maps", "plot_images", "plot_kernels"]
 
 
-def as_tensor(value: Any, what: str) -> "torch.Tensor":
+def as_tensor(value: Any, what: str) -> torch.Tensor:
     """``value`` (a tensor, an array, a list of numbers or of same-shaped tensors) as a CPU tensor; ``what`` names it in errors."""
     import numpy as np
     import torch
@@ -36,7 +36,7 @@ def as_tensor(value: Any, what: str) -> "torch.Tensor":
     raise CourseError(f"{what} should be a tensor or an array, not {type(value).__name__}.")
 
 
-def denormalize(images: Any, mean: Sequence[float], std: Sequence[float]) -> "torch.Tensor":
+def denormalize(images: Any, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """Undo ``transforms.Normalize(mean, std)``: ``x * std[c] + mean[c]`` per channel, as float.
 
     ``images`` is ``(N, C, H, W)`` or ``(C, H, W)``; ``mean`` and ``std`` have one
@@ -56,11 +56,13 @@ def denormalize(images: Any, mean: Sequence[float], std: Sequence[float]) -> "to
     s = torch.as_tensor(std, dtype=torch.float32).flatten()
     for name, v in (("mean", m), ("std", s)):
         if v.numel() not in (1, channels):
-            raise CourseError(f"{name} has {v.numel()} values but the images have {channels} channels: give one per channel.")
+            raise CourseError(
+                f"{name} has {v.numel()} values but the images have {channels} channels: give one per channel."
+            )
     return x * s.reshape(-1, 1, 1) + m.reshape(-1, 1, 1)
 
 
-def _grid(fig: "Figure | None", n: int, ncols: int, tile: float) -> tuple["Figure", list["Axes"]]:
+def _grid(fig: Figure | None, n: int, ncols: int, tile: float) -> tuple[Figure, list[Axes]]:
     import matplotlib.pyplot as plt
 
     ncols = max(1, min(ncols, n))
@@ -86,10 +88,15 @@ def _label_text(label: Any, class_names: Sequence[str] | None) -> str:
 
 
 def plot_images(
-    images: Any, labels: Sequence[Any] | None = None, *, mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None, class_names: Sequence[str] | None = None, ncols: int = 8,
-    fig: "Figure | None" = None,
-) -> "Figure":
+    images: Any,
+    labels: Sequence[Any] | None = None,
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    class_names: Sequence[str] | None = None,
+    ncols: int = 8,
+    fig: Figure | None = None,
+) -> Figure:
     """A grid of images ``(N, C, H, W)`` (C = 1 or 3, values in [0, 1] after denormalising), one Axes each.
 
     Give ``mean``/``std`` of the ``Normalize`` transform to undo it; values are
@@ -128,9 +135,14 @@ def plot_images(
 
 
 def plot_kernels(
-    weight: Any, *, ncols: int | None = None, rgb: bool | None = None, max_out: int = 64, max_in: int = 8,
-    fig: "Figure | None" = None,
-) -> "Figure":
+    weight: Any,
+    *,
+    ncols: int | None = None,
+    rgb: bool | None = None,
+    max_out: int = 64,
+    max_in: int = 8,
+    fig: Figure | None = None,
+) -> Figure:
     """Show convolution filters: ``weight`` is ``(C_out, C_in, k, k)``, a ``(k, k)`` kernel or an ``nn.Conv2d``.
 
     With ``C_in == 3`` (a first layer) each filter is one RGB tile, rescaled to
@@ -172,9 +184,14 @@ def plot_kernels(
 
 
 def plot_feature_maps(
-    maps: Any, *, index: int = 0, max_maps: int = 32, ncols: int = 8, cmap: str = "viridis",
-    fig: "Figure | None" = None,
-) -> "Figure":
+    maps: Any,
+    *,
+    index: int = 0,
+    max_maps: int = 32,
+    ncols: int = 8,
+    cmap: str = "viridis",
+    fig: Figure | None = None,
+) -> Figure:
     """One tile per channel of a feature map ``(C, H, W)``, or of image ``index`` of ``(N, C, H, W)``.
 
     Each tile has its own colour scale (titled with the channel number); at most

@@ -21,6 +21,17 @@ from .options import EarlyStopping, GradClip
 from .runtime import choose_precision
 
 __all__ = [
-    "METHODS", "CheckpointSpec", "EarlyStopping", "FitState", "GradClip", "History", "LRFinderResult",
-    "choose_precision", "evaluate", "fit", "load_checkpoint", "lr_find", "save_checkpoint",
+    "METHODS",
+    "CheckpointSpec",
+    "EarlyStopping",
+    "FitState",
+    "GradClip",
+    "History",
+    "LRFinderResult",
+    "choose_precision",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "lr_find",
+    "save_checkpoint",
 ]

@@ -136,7 +136,9 @@ def save_checkpoint(
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CourseError(f"The folder {path.parent} cannot be created ({exc.strerror}); choose a path you can write to.") from None
+        raise CourseError(
+            f"The folder {path.parent} cannot be created ({exc.strerror}); choose a path you can write to."
+        ) from None
     # a fresh name in the same folder (so os.replace is a rename), created with the usual permissions
     tmp_name = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -228,7 +230,9 @@ def load_checkpoint(
         if obj is None:
             continue
         if state[name] is None:
-            raise CourseError(f"{path} holds no {name} state; pass {name}=None or resume from a checkpoint saved with one.")
+            raise CourseError(
+                f"{path} holds no {name} state; pass {name}=None or resume from a checkpoint saved with one."
+            )
         try:
             obj.load_state_dict(state[name])
         except (ValueError, KeyError, RuntimeError) as exc:

@@ -104,7 +104,9 @@ class History:
         if self.resumed_from is not None:
             notes.append(f"resumed after epoch {self.resumed_from}")
         if self.best_epoch is not None:
-            notes.append(f"best weights from epoch {self.best_epoch}" + (", stopped early" if self.stopped_early else ""))
+            notes.append(
+                f"best weights from epoch {self.best_epoch}" + (", stopped early" if self.stopped_early else "")
+            )
         return "\n".join(lines + ["(" + "; ".join(notes) + ")"])
 
     def __repr__(self) -> str:
@@ -119,8 +121,13 @@ class History:
     # -- saving ------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Plain values (for a checkpoint's ``extra``)."""
-        return {"rows": [dict(r) for r in self.rows], "precision": self.precision, "best_epoch": self.best_epoch,
-                "stopped_early": self.stopped_early, "resumed_from": self.resumed_from}
+        return {
+            "rows": [dict(r) for r in self.rows],
+            "precision": self.precision,
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+            "resumed_from": self.resumed_from,
+        }
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> History:
@@ -148,7 +155,9 @@ class History:
             _, ax = plt.subplots(figsize=(5, 3.2))
         keys = [k for k in (f"train_{metric}", f"val_{metric}", metric) if k in self.columns]
         if not keys:
-            raise CourseError(f"This history has no {metric!r} curve; try one of: loss, acc, {', '.join(self.columns)}.")
+            raise CourseError(
+                f"This history has no {metric!r} curve; try one of: loss, acc, {', '.join(self.columns)}."
+            )
         epochs = self["epoch"]
         for key in keys:
             ax.plot(epochs, self[key], marker="o", label=key.replace("_", " "))

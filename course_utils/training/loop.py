@@ -102,7 +102,9 @@ def fit(
     clip = as_grad_clip(grad_clip)
     stopper = as_early_stopping(early_stopping)
     if stopper is not None and stopper.monitor.startswith("val_") and val_loader is None:
-        raise CourseError(f"Early stopping watches {stopper.monitor} but there is no val_loader: pass one, or monitor='train_loss'.")
+        raise CourseError(
+            f"Early stopping watches {stopper.monitor} but there is no val_loader: pass one, or monitor='train_loss'."
+        )
     spec = as_checkpoint_spec(checkpoint)
     batch_callbacks, epoch_callbacks = split_callbacks(callbacks)
 
@@ -115,16 +117,35 @@ def fit(
     generators = _generators(train_loader, val_loader)
     history, start, stop, step = History(precision=precision), 0, False, 0
     if spec is not None and spec.resume and Path(spec.path).exists():
-        history, start, stop, step = _resume(spec, model, optimizer, scheduler, scaler, generators, stopper, device,
-                                             precision)
+        history, start, stop, step = _resume(
+            spec, model, optimizer, scheduler, scaler, generators, stopper, device, precision
+        )
         if progress:
             print(f"Resuming from {spec.path} after epoch {start} of {epochs}.")
     elif stopper is not None:
         stopper.reset()
-    stepper = OptimizerStep(optimizer, scaler, clip, accumulate=accumulate, count=step,
-                            scheduler=scheduler if scheduler is not None and scheduler_step == "batch" else None)
-    run = Run(model, train_loader, val_loader, loss_fn, epochs, device, precision, autocast(precision, device), stepper,
-              FitState(model, optimizer, history, step=step), progress, batch_callbacks)
+    stepper = OptimizerStep(
+        optimizer,
+        scaler,
+        clip,
+        accumulate=accumulate,
+        count=step,
+        scheduler=scheduler if scheduler is not None and scheduler_step == "batch" else None,
+    )
+    run = Run(
+        model,
+        train_loader,
+        val_loader,
+        loss_fn,
+        epochs,
+        device,
+        precision,
+        autocast(precision, device),
+        stepper,
+        FitState(model, optimizer, history, step=step),
+        progress,
+        batch_callbacks,
+    )
 
     for epoch in range(start + 1, epochs + 1):
         if stop:
@@ -137,9 +158,19 @@ def fit(
             stop = stopper.update(epoch, row, model)
             history.best_epoch, history.stopped_early = stopper.best_epoch, stop and epoch < epochs
         if spec is not None and (epoch % spec.every == 0 or epoch == epochs or stop):
-            save_checkpoint(spec.path, model, optimizer, scheduler, scaler, epoch=epoch, generators=generators,
-                            history=history.state_dict(), step=stepper.count, stopped=stop,
-                            early_stopping=stopper.state_dict() if stopper is not None else None)
+            save_checkpoint(
+                spec.path,
+                model,
+                optimizer,
+                scheduler,
+                scaler,
+                epoch=epoch,
+                generators=generators,
+                history=history.state_dict(),
+                step=stepper.count,
+                stopped=stop,
+                early_stopping=stopper.state_dict() if stopper is not None else None,
+            )
         run.state.epoch, run.state.step = epoch, stepper.count
         for callback in epoch_callbacks:
             callback(run.state)
@@ -160,9 +191,17 @@ def _scheduler_step(scheduler: Any, row: Mapping[str, float]) -> None:
         scheduler.step()
 
 
-def _resume(spec: CheckpointSpec, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any,
-            generators: list[torch.Generator], stopper: EarlyStopping | None, device: torch.device,
-            precision: str) -> tuple[History, int, bool, int]:
+def _resume(
+    spec: CheckpointSpec,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    generators: list[torch.Generator],
+    stopper: EarlyStopping | None,
+    device: torch.device,
+    precision: str,
+) -> tuple[History, int, bool, int]:
     """Load ``spec.path`` into the model, optimiser, scheduler, scaler and generators.
 
     Returns the History so far, the last finished epoch, whether the run had stopped, and the step count.

@@ -83,7 +83,7 @@ class LRFinderResult:
         i = self._index(method)
         return self.lrs[i] / 10 if method == "min/10" else self.lrs[i]
 
-    def plot(self, ax: "Axes | None" = None, method: str = "valley") -> "Axes":
+    def plot(self, ax: Axes | None = None, method: str = "valley") -> Axes:
         """Loss against learning rate on a log axis, with the suggestion marked. Returns the Axes."""
         if method not in METHODS:
             raise CourseError(f"method should be one of {', '.join(METHODS)}, not {method!r}.")
@@ -103,7 +103,7 @@ class LRFinderResult:
         return ax
 
 
-def _to(batch: Any, device: "torch.device") -> Any:
+def _to(batch: Any, device: torch.device) -> Any:
     import torch
 
     if isinstance(batch, torch.Tensor):
@@ -114,10 +114,10 @@ def _to(batch: Any, device: "torch.device") -> Any:
 
 
 def lr_find(
-    model: "nn.Module",
+    model: nn.Module,
     loader: Iterable,
-    optimizer: "torch.optim.Optimizer",
-    loss_fn: Callable[..., "torch.Tensor"],
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[..., torch.Tensor],
     *,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,

@@ -56,7 +56,9 @@ class EarlyStopping:
 
     def __post_init__(self) -> None:
         if not isinstance(self.patience, int) or isinstance(self.patience, bool) or self.patience < 0:
-            raise CourseError(f"EarlyStopping(patience=...) must be a whole number of epochs >= 0, not {self.patience!r}.")
+            raise CourseError(
+                f"EarlyStopping(patience=...) must be a whole number of epochs >= 0, not {self.patience!r}."
+            )
         if self.monitor not in MONITORS:
             raise CourseError(f"EarlyStopping can watch {', '.join(MONITORS)}, not {self.monitor!r}.")
         if self.mode not in ("min", "max"):
@@ -185,5 +187,7 @@ def split_callbacks(callbacks: Iterable[Any]) -> tuple[list[Callable[..., Any]],
         elif callable(callback):
             per_epoch.append(callback)
         else:
-            raise CourseError(f"A callback should be a function or have on_epoch_end/on_batch_end methods, not {callback!r}.")
+            raise CourseError(
+                f"A callback should be a function or have on_epoch_end/on_batch_end methods, not {callback!r}."
+            )
     return per_batch, per_epoch

@@ -47,8 +47,16 @@ class OptimizerStep:
         >>> stepper.start_epoch(); stepper.backward(loss, n=len(y), last=False)                   # doctest: +SKIP
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, scaler: Any, clip: GradClip | None, *, accumulate: int,
-                 scheduler: Any, count: int) -> None:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        scaler: Any,
+        clip: GradClip | None,
+        *,
+        accumulate: int,
+        scheduler: Any,
+        count: int,
+    ) -> None:
         import torch
 
         self.optimizer, self.scaler, self.clip, self.accumulate = optimizer, scaler, clip, accumulate
