@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CourseError
 from .evaluation import evaluate
-from .runtime import POINTWISE_LOSSES, device_error, first_line, forward_error, is_classification, loss_error, unpack
+from .runtime import (
+    POINTWISE_LOSSES,
+    autocast,
+    device_error,
+    first_line,
+    forward_error,
+    is_classification,
+    loss_error,
+    unpack,
+)
 from .steps import LOSS_READ_EVERY, LossTally, OptimizerStep, TrainAccuracy
 
 if TYPE_CHECKING:
@@ -59,11 +68,14 @@ class Run:
     epochs: int
     device: torch.device
     precision: str
-    autocast: Any
     stepper: OptimizerStep
     state: FitState
     progress: bool
     batch_callbacks: list[Callable[[FitState], Any]] = field(default_factory=list)
+    autocast: Any = field(init=False)  # the context every forward pass runs in
+
+    def __post_init__(self) -> None:
+        self.autocast = autocast(self.precision, self.device)
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:

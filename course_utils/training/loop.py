@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CourseError
 from .checkpoint import CheckpointSpec, load_checkpoint, save_checkpoint
 from .epoch import FitState, Run, run_epoch
 from .history import History
@@ -33,7 +32,7 @@ from .options import (
     check_counts,
     split_callbacks,
 )
-from .runtime import autocast, choose_precision, resolve_device
+from .runtime import choose_precision, resolve_device
 from .steps import OptimizerStep
 
 if TYPE_CHECKING:
@@ -99,14 +98,8 @@ def fit(
     import torch
 
     check_counts(epochs, accumulate, scheduler, scheduler_step)
-    clip = as_grad_clip(grad_clip)
-    stopper = as_early_stopping(early_stopping)
-    if stopper is not None and stopper.monitor.startswith("val_") and val_loader is None:
-        raise CourseError(
-            f"Early stopping watches {stopper.monitor} but there is no val_loader: pass one, or monitor='train_loss'."
-        )
-    spec = as_checkpoint_spec(checkpoint)
-    batch_callbacks, epoch_callbacks = split_callbacks(callbacks)
+    clip, stopper = as_grad_clip(grad_clip), as_early_stopping(early_stopping, validation=val_loader is not None)
+    spec, (batch_callbacks, epoch_callbacks) = as_checkpoint_spec(checkpoint), split_callbacks(callbacks)
 
     device = resolve_device(model, device)
     model.to(device)
@@ -117,35 +110,17 @@ def fit(
     generators = _generators(train_loader, val_loader)
     history, start, stop, step = History(precision=precision), 0, False, 0
     if spec is not None and spec.resume and Path(spec.path).exists():
-        history, start, stop, step = _resume(
-            spec, model, optimizer, scheduler, scaler, generators, stopper, device, precision
-        )
+        resumed = _resume(spec, model, optimizer, scheduler, scaler, generators, stopper, device, precision)
+        history, start, stop, step = resumed
         if progress:
             print(f"Resuming from {spec.path} after epoch {start} of {epochs}.")
     elif stopper is not None:
         stopper.reset()
-    stepper = OptimizerStep(
-        optimizer,
-        scaler,
-        clip,
-        accumulate=accumulate,
-        count=step,
-        scheduler=scheduler if scheduler is not None and scheduler_step == "batch" else None,
-    )
-    run = Run(
-        model,
-        train_loader,
-        val_loader,
-        loss_fn,
-        epochs,
-        device,
-        precision,
-        autocast(precision, device),
-        stepper,
-        FitState(model, optimizer, history, step=step),
-        progress,
-        batch_callbacks,
-    )
+    batch_scheduler = scheduler if scheduler_step == "batch" else None
+    stepper = OptimizerStep(optimizer, scaler, clip, accumulate=accumulate, count=step, scheduler=batch_scheduler)
+    state = FitState(model, optimizer, history, step=step)
+    run = Run(model, train_loader, val_loader, loss_fn, epochs, device, precision, stepper, state, progress)
+    run.batch_callbacks = batch_callbacks
 
     for epoch in range(start + 1, epochs + 1):
         if stop:
@@ -158,23 +133,13 @@ def fit(
             stop = stopper.update(epoch, row, model)
             history.best_epoch, history.stopped_early = stopper.best_epoch, stop and epoch < epochs
         if spec is not None and (epoch % spec.every == 0 or epoch == epochs or stop):
-            save_checkpoint(
-                spec.path,
-                model,
-                optimizer,
-                scheduler,
-                scaler,
-                epoch=epoch,
-                generators=generators,
-                history=history.state_dict(),
-                step=stepper.count,
-                stopped=stop,
-                early_stopping=stopper.state_dict() if stopper is not None else None,
-            )
-        run.state.epoch, run.state.step = epoch, stepper.count
+            extra = {"history": history.state_dict(), "step": stepper.count, "stopped": stop}
+            extra["early_stopping"] = stopper.state_dict() if stopper is not None else None
+            save_checkpoint(spec.path, model, optimizer, scheduler, scaler, epoch=epoch, generators=generators, **extra)
+        state.epoch, state.step = epoch, stepper.count
         for callback in epoch_callbacks:
-            callback(run.state)
-        stop = stop or run.state.stop
+            callback(state)
+        stop = stop or state.stop
 
     if stopper is not None:
         stopper.restore(model)

@@ -93,13 +93,20 @@ class EarlyStopping:
         self.best_state = state["best_state"]
 
 
-def as_early_stopping(spec: EarlyStopping | int | None) -> EarlyStopping | None:
-    """``None``, an :class:`EarlyStopping`, or an int patience (watching ``val_loss``)."""
-    if spec is None or isinstance(spec, EarlyStopping):
-        return spec
+def as_early_stopping(spec: EarlyStopping | int | None, *, validation: bool = True) -> EarlyStopping | None:
+    """``None``, an :class:`EarlyStopping`, or an int patience (watching ``val_loss``).
+
+    ``validation`` says whether there is a validation loader to give the ``val_*`` numbers.
+    """
     if isinstance(spec, int) and not isinstance(spec, bool):
-        return EarlyStopping(patience=spec)
-    raise CourseError(f"early_stopping should be a patience (an int) or EarlyStopping(...), not {spec!r}.")
+        spec = EarlyStopping(patience=spec)
+    elif spec is not None and not isinstance(spec, EarlyStopping):
+        raise CourseError(f"early_stopping should be a patience (an int) or EarlyStopping(...), not {spec!r}.")
+    if spec is not None and spec.monitor.startswith("val_") and not validation:
+        raise CourseError(
+            f"Early stopping watches {spec.monitor} but there is no val_loader: pass one, or monitor='train_loss'."
+        )
+    return spec
 
 
 @dataclass(frozen=True)
