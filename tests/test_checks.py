@@ -244,3 +244,129 @@ def test_an_exception_names_the_learners_line_not_course_utils():
     with pytest.raises(CheckFailed) as info:
         checks.check_function(torch_refuses, F.conv2d, CASES[:1])
     assert "raised RuntimeError" in str(info.value) and "`return F.conv2d(x, w[:, :1]" in str(info.value)
+
+
+# ---------------------------------------------------------------- inputs left unchanged (issue 10, defect 6)
+def _avg_pool_scaling_in_place(x):
+    x.div_(4)  # the corpus's wrong avg_pool2d: scales the caller's tensor
+    return F.avg_pool2d(x * 4, 2) / 4 * 4 / 4 * 4 / 4
+
+
+def _gradient_map_leaky(x):
+    x.requires_grad_(True)  # leaves requires_grad and .grad on the caller's tensor
+    (x ** 2).sum().backward()
+    return x.grad.detach().clone()
+
+
+def _gradient_map_on_a_copy(x):
+    x = x.detach().clone().requires_grad_(True)
+    (x ** 2).sum().backward()
+    return x.grad
+
+
+def test_an_answer_that_changes_its_input_in_place_is_refused():
+    x = torch.randn(1, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(CheckFailed) as info:
+        checks.check_function(_avg_pool_scaling_in_place, lambda x: F.avg_pool2d(x, 2), [(x,)], name="avg_pool2d")
+    assert str(info.value) == ("`avg_pool2d` changed its argument `x` in place (its values); "
+                               "work on a copy (e.g. `x * 2`, not `x.mul_(2)`).")
+
+
+def test_requires_grad_or_grad_left_on_an_input_is_refused(capsys):
+    x = torch.randn(3, 3, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(CheckFailed, match=r"^`gradient_map` changed its argument `x` in place \(its requires_grad, now True\)"):
+        checks.check_function(_gradient_map_leaky, lambda x: 2 * x, [(x,)], name="gradient_map")
+    checks.check_function(_gradient_map_on_a_copy, lambda x: 2 * x, [(x,)], name="gradient_map")
+    x_grad = x.clone().requires_grad_(True)
+    x_grad.grad = torch.zeros(3, 3)
+
+    def clears_grad(t):
+        t.grad = None
+        return 2 * t.detach()
+
+    with pytest.raises(CheckFailed, match=r"changed its argument `t` in place \(its .grad\)"):
+        checks.check_function(clears_grad, lambda t: 2 * t.detach(), [(x_grad,)])
+    assert "✓ gradient_map" in capsys.readouterr().out
+
+
+def test_a_model_argument_must_keep_its_parameters_and_buffers_unless_allowed(capsys):
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    x = torch.randn(2, 1, 5, 5, generator=torch.Generator().manual_seed(2))
+
+    def predict_in_train_mode(m, x):
+        return m(x).detach()  # BatchNorm in training mode updates its running statistics
+
+    def predict_in_eval_mode(m, x):
+        m.eval()  # switching to eval mode is allowed: it changes no parameter or buffer
+        with torch.no_grad():
+            return m(x)
+
+    def train_step(m, x):
+        with torch.no_grad():
+            m[0].weight.mul_(0.5)
+        return 0.0
+
+    with pytest.raises(CheckFailed, match=r"^`predict` changed its argument `m` in place \(its buffer 1.running_mean\)"):
+        checks.check_function(predict_in_train_mode, lambda m, x: m(x).detach(), [(model, x)], name="predict")
+    checks.check_function(predict_in_eval_mode, lambda m, x: m.eval()(x).detach(), [(model, x)], name="predict")
+    with pytest.raises(CheckFailed, match=r"changed its argument `m` in place \(its parameter 0.weight\)"):
+        checks.check_function(train_step, lambda m, x: 0.0, [(model, x)], name="train_step")
+    checks.check_function(train_step, lambda m, x: 0.0, [(model, x)], name="train_step", mutates=("m",))
+    assert capsys.readouterr().out.count("✓") == 2
+
+
+def test_arg_names_name_the_changed_argument():
+    x = torch.ones(2)
+    with pytest.raises(CheckFailed, match="changed its argument `image` in place"):
+        checks.check_function(lambda a: a.add_(1), lambda a: a + 1, [(x,)], name="brighten", arg_names=("image",))
+
+
+# ---------------------------------------------------------------- return types held to the statement
+def test_a_tensor_returned_where_a_float_is_asked_is_refused(capsys):
+    with pytest.raises(CheckFailed) as info:
+        checks.check_function(lambda n: torch.tensor(n / 2), lambda n: n / 2, [(3,)], name="field_size", returns=float)
+    assert str(info.value) == "`field_size` returned a tensor; the exercise asks for a float (use `.item()`)."
+    checks.check_function(lambda n: n / 2, lambda n: n / 2, [(3,)], name="field_size", returns=float)
+    checks.check_function(lambda n: 2 * n, lambda n: 2.0 * n, [(3,)], name="doubled", returns=float)  # an int is a float here
+    assert capsys.readouterr().out.count("✓") == 2
+
+
+@pytest.mark.parametrize("value, returns, message", [
+    (True, int, "`f` returned a bool; the exercise asks for an int."),
+    (None, float, "`f` returned None; the exercise asks for a float (did you forget a `return`?)."),
+    ((1, 2), list, "`f` returned a tuple; the exercise asks for a list (use `list(...)`)."),
+    (2.0, int, "`f` returned a float; the exercise asks for an int (use `int(...)` or `//`)."),
+    (3, (tuple, torch.Tensor), "`f` returned an int; the exercise asks for a tuple or a tensor."),
+])
+def test_return_kinds(value, returns, message):
+    with pytest.raises(CheckFailed) as info:
+        checks.check_function(lambda: value, lambda: value, [()], name="f", returns=returns)
+    assert str(info.value) == message
+
+
+# ---------------------------------------------------------------- tuples compared by value
+def test_named_tuples_compare_element_wise_with_plain_tuples(capsys):
+    from typing import NamedTuple
+
+    class Field(NamedTuple):
+        size: int
+        jump: int
+        start: float
+
+    def field_recursion(layers):
+        out, size, jump, start = [], 1, 1, 0.5
+        for k, s, p, d in layers:
+            size, start, jump = size + (d * (k - 1)) * jump, start + ((d * (k - 1)) / 2 - p) * jump, jump * s
+            out.append(Field(size, jump, start))
+        return out
+
+    def reference(layers):
+        return [tuple(f) for f in field_recursion(layers)]
+
+    checks.check_function(field_recursion, reference, [([(3, 1, 1, 1), (3, 2, 1, 1)],)], returns=list)
+    checks.check_equal(Field(3, 1, 0.5), (3, 1, 0.5))
+    with pytest.raises(CheckFailed, match=r"item 1 is the float 1.0 where the whole number 1 is expected"):
+        checks.check_equal([Field(3, 1.0, 0.5)], [(3, 1, 0.5)])
+    with pytest.raises(CheckFailed):
+        checks.check_equal([Field(3, 2, 0.5)], [(3, 1, 0.5)])
+    assert "✓ field_recursion" in capsys.readouterr().out

@@ -84,3 +84,12 @@ def test_check_contains_counts_layers():
         checks.check_contains(model, nn.BatchNorm2d, count=3)
     with pytest.raises(CheckFailed, match="contains 0 Dropout layers, expected at least one"):
         checks.check_contains(model, nn.Dropout)
+
+
+def test_one_relu_shared_between_convolutions_counts_at_each_place():
+    relu = nn.ReLU()
+    shared = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), relu, nn.Conv2d(8, 8, 3, stride=2, padding=1), relu)
+    checks.check_layers(shared, [nn.Conv2d, nn.ReLU, nn.Conv2d, nn.ReLU])
+    checks.check_contains(shared, nn.ReLU, count=2)
+    with pytest.raises(CheckFailed, match="contains 2 ReLU layers"):
+        checks.check_contains(shared, nn.ReLU, count=1)

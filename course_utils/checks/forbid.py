@@ -123,7 +123,7 @@ class Forbid:
                       self.reason, self.indirections or other.indirections)
 
     def _message(self, name: str, what: str, extra: str = "") -> str:
-        return f"`{name}` {what}, which this exercise forbids{extra}: {self.reason}."
+        return f"`{name}` {what}{extra}, which this exercise forbids: {self.reason}."
 
     def source_findings(self, source: str) -> list[tuple[int, int, str, str]]:
         """Every forbidden use in ``source`` as ``(line, column, what, extra)``, in reading order."""

@@ -18,11 +18,14 @@ __all__ = ["arg_labels", "changed", "clone_value", "mutation_message", "mutation
 
 
 def clone_value(value: Any) -> Any:
-    """A fresh copy of a test input: tensors cloned (keeping ``requires_grad``), lists and tuples copied."""
+    """A fresh copy of a test input: tensors cloned (keeping ``requires_grad`` and ``.grad``), lists and tuples copied."""
     import torch
 
     if isinstance(value, torch.Tensor):
-        return value.detach().clone().requires_grad_(value.requires_grad)
+        copy = value.detach().clone().requires_grad_(value.requires_grad)
+        if value.is_leaf and value.grad is not None:
+            copy.grad = value.grad.detach().clone()
+        return copy
     if type(value) in (list, tuple):
         return type(value)(clone_value(v) for v in value)
     return value
