@@ -38,35 +38,42 @@ WRONG: dict[str, dict[str, str]] = {
 ''',
     },
     "02_padding_stride_dilation": {
-        "output_size": '''def output_size(n, k, s=1, p=0, d=1):
-    return (n + 2 * p - d * (k - 1)) // s if s > 1 else n + 2 * p - d * (k - 1)  # floor(m / s), not floor((m - 1) / s) + 1
+        "unread_pixels": '''def unread_pixels(n, k, s=1, p=0, d=1):
+    windows = (n + 2 * p - d * (k - 1) - 1) // s + 1
+    return max(0, n - 1 - ((windows - 1) * s + k - 1 - p))  # the kernel's span without the dilation
+''',
+        "same_padding": '''def same_padding(n, k, s=1, d=1):
+    span = d * (k - 1) + 1 if s == 1 else k  # the dilation forgotten once the stride is above 1
+    total = max(0, (-(-n // s) - 1) * s + span - n)
+    return total // 2, total - total // 2
 ''',
         "transposed_output_size": '''def transposed_output_size(n, k, s=1, p=0, output_padding=0, d=1):
     extra = output_padding if s > 1 else 0  # output_padding wrongly ignored without a stride
     return (n - 1) * s - 2 * p + d * (k - 1) + extra + 1
 ''',
-        "same_padding": '''def same_padding(k, d=1):
-    if k % 2 == 0:  # the parity of k, not of the dilated span d * (k - 1) + 1
-        raise ValueError("even kernel")
-    return d * (k - 1) // 2
-''',
-        "fix_in_features": '''def features():
+        "classifier": '''def features():
     return nn.Sequential(
-        nn.Conv2d(3, 12, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 12, kernel_size=(5, 3)), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(12, 24, 3, stride=2, padding=1), nn.ReLU(),
         nn.Conv2d(24, 48, 3, dilation=2), nn.ReLU(),
     )
 
 
-def classifier():
-    # an added pooling layer makes the shapes fit instead of fixing in_features
-    return nn.Sequential(features(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(48, 10))
+def classifier(height, width):
+    def length(n, k, s=1, p=0, d=1):
+        return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+    h = length(length(length(length(height, 5), 2, 2), 3, 2, 1), 3, d=2)
+    w = length(length(length(length(width, 5), 2, 2), 3, 2, 1), 3, d=2)  # the 5x3 kernel taken for 5x5
+    return nn.Sequential(features(), nn.Flatten(), nn.Linear(48 * h * w, 10))
 ''',
         "downsampling_stack": '''def downsampling_stack(n_in, n_out, channels=8):
-    layers, n, c_in = [], n_in, 3
-    while n > n_out:  # never raises: an unreachable n_out gets a stack that overshoots it
-        layers += [nn.Conv2d(c_in, channels, 3, stride=2, padding=1), nn.ReLU()]
-        n, c_in = (n - 1) // 2 + 1, channels
+    if n_out >= n_in:
+        raise ValueError("n_out must be smaller than n_in")
+    layers, n, c_in, c_out = [], n_in, 3, channels
+    while n > n_out:  # never raises for an unreachable n_out: the stack overshoots it
+        layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.ReLU()]
+        n, c_in, c_out = (n - 1) // 2 + 1, c_out, 2 * c_out
     return nn.Sequential(*layers)
 ''',
     },
