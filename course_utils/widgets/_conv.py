@@ -16,7 +16,7 @@ MODES = ("correlation", "convolution")
 PADDING_MODES = ("zeros", "reflect")
 
 
-def _as_image(image: Any) -> "Any":
+def _as_image(image: Any) -> Any:
     """Return a float32 ``(C, H, W)`` tensor (C = 1 or 3) from a tensor, array or PIL image."""
     import numpy as np
     import torch
@@ -45,7 +45,7 @@ def _as_image(image: Any) -> "Any":
     return t
 
 
-def _as_kernel(kernel: Any) -> "Any":
+def _as_kernel(kernel: Any) -> Any:
     import torch
 
     from ..inspection import get_kernel
@@ -61,8 +61,8 @@ def _as_kernel(kernel: Any) -> "Any":
     return k.clone()
 
 
-def convolve(image: "Any", kernel: "Any", *, stride: int = 1, padding: int = 0, padding_mode: str = "zeros",
-             dilation: int = 1, mode: str = "correlation") -> "Any":
+def convolve(image: Any, kernel: Any, *, stride: int = 1, padding: int = 0, padding_mode: str = "zeros",
+             dilation: int = 1, mode: str = "correlation") -> Any:
     """Depthwise 2-D convolution of ``image`` (C, H, W) with one 2-D ``kernel`` (kh, kw): returns (C, H_out, W_out).
 
     Example:

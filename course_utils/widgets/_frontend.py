@@ -53,7 +53,7 @@ def display_mode() -> str:
     return "live" if shell is not None and getattr(shell, "kernel", None) is not None else "static"
 
 
-def new_figure(width: float, height: float, dpi: int = 72) -> "Figure":
+def new_figure(width: float, height: float, dpi: int = 72) -> Figure:
     """A matplotlib Figure on the Agg canvas, NOT registered with pyplot (so inline backends never auto-show it)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -63,7 +63,7 @@ def new_figure(width: float, height: float, dpi: int = 72) -> "Figure":
     return fig
 
 
-def figure_png(fig: "Figure") -> bytes:
+def figure_png(fig: Figure) -> bytes:
     """Render ``fig`` with Agg and encode it as PNG (fast zlib level), returning the bytes."""
     fig.canvas.draw()
     return encode_png(fig.canvas)
@@ -124,7 +124,7 @@ class Compositor:
     # reach a little past its layout box (anti-aliasing, side bearings)
     CLIP_MARGIN, MARGIN = 1, 2
 
-    def __init__(self, fig: "Figure", groups: dict[str, tuple], overlay: tuple = ()) -> None:
+    def __init__(self, fig: Figure, groups: dict[str, tuple], overlay: tuple = ()) -> None:
         self.fig = fig
         self.groups = groups
         self.overlay = overlay
@@ -227,7 +227,7 @@ class FigureWidget:
     ipywidgets container to display) and call :meth:`_refresh` after drawing.
     """
 
-    fig: "Figure"
+    fig: Figure
     view: Any
     _image: Any
 

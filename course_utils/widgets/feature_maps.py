@@ -18,7 +18,7 @@ from ._frontend import FigureWidget, message_html, new_figure
 PAGE = 64
 
 
-def mosaic(maps: "Any", columns: int) -> "Any":
+def mosaic(maps: Any, columns: int) -> Any:
     """Tile ``(C, H, W)`` maps, each scaled to [0, 1], into one ``(rows*(H+1)-1, columns*(W+1)-1)`` array (NaN gaps)."""
     import numpy as np
 

@@ -117,7 +117,7 @@ class ReceptiveFieldView(FigureWidget):
         cx = r.start[1] + self.unit_col.value * r.jump[1]
         return cy - r.size[0] / 2, cx - r.size[1] / 2, float(r.size[0]), float(r.size[1])
 
-    def effective_map(self) -> "Any":
+    def effective_map(self) -> Any:
         """``|d unit / d input|`` summed over input channels, ``(H, W)``, for the current layer and unit."""
         import torch
 

@@ -4,10 +4,10 @@ import base64
 import subprocess
 import sys
 
+from widget_helpers import png_array
+
 from course_utils.widgets import KernelExplorer, Quiz
 from course_utils.widgets._frontend import WIDGET_VIEW, display_mode
-
-from widget_helpers import png_array
 
 
 def test_plain_python_is_static_and_png_shows_default_state():

@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from widget_helpers import png_array
 
 from course_utils.errors import CourseError
 from course_utils.widgets import Quiz
 from course_utils.widgets.quiz import decode_answer, encode_answer
-
-from widget_helpers import png_array
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPLAIN_WIDTH = "32 - 3 + 1 = 30."
