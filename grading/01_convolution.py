@@ -2,13 +2,17 @@
 
 Test inputs differ from the notebook's visible and hidden tests; every expected
 value is computed by PyTorch in the grader's process (F.conv2d, nn.Conv2d on
-the meta device) or judged by the edge rules the exercise states.
+the meta device) or judged by the edge rules the exercise states. The routes the
+statements forbid (a PyTorch convolution in Exercises 1-2, building the layer in
+Exercise 3) score 0 with the notebook's sentence (course_utils.checks.NO_CONV,
+NO_CONV_LAYER).
 """
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_utils.checks import NO_CONV, NO_CONV_LAYER
 from course_utils.grading.spec import Exercise
 
 _g = torch.Generator().manual_seed(7001)
@@ -30,6 +34,9 @@ def _edge(kernel, case):
     """The exercise's rules: >= 1 on a bright-above-dark unit step, 0 on flat images and vertical edges, < 0 reversed."""
     if type(kernel) is not torch.Tensor or tuple(kernel.shape) != (3, 3) or not kernel.is_floating_point():
         return "edge_kernel() does not return a float (3, 3) tensor"
+    if kernel.dtype != torch.float32:
+        return (f"edge_kernel() returns a {str(kernel.dtype).replace('torch.', '')} tensor, which F.conv2d cannot apply "
+                "to the chapter's float32 photos (section 5)")
     k = kernel.to(torch.float64)[None, None]
 
     def respond(image):
@@ -65,12 +72,12 @@ _UNFOLD_CASES = [
 
 EXERCISES = [
     Exercise(test="test_conv2d_loops", solutions=["conv2d_loops"], name="conv2d_loops", cases=_LOOP_CASES,
-             reference=_conv, atol=1e-5, timeout=30),
+             reference=_conv, atol=1e-5, timeout=30, forbid=NO_CONV, returns=torch.Tensor, arg_names=("x", "weight")),
     Exercise(test="test_conv2d_unfold", solutions=["conv2d_unfold"], name="conv2d_unfold", cases=_UNFOLD_CASES,
-             reference=_conv, atol=1e-4, timeout=20),
+             reference=_conv, atol=1e-4, timeout=20, forbid=NO_CONV, returns=torch.Tensor, arg_names=("x", "weight")),
     Exercise(test="test_conv_param_count", solutions=["conv_param_count"], name="conv_param_count",
              cases=[(9, 33, 3), ((2, 6, (5, 1)), {"bias": False}), (256, 1, (3, 3)), ((4, 4, 7), {"bias": True})],
-             reference=_params, timeout=10),
+             reference=_params, timeout=10, forbid=NO_CONV_LAYER, returns=int, arg_names=("c_in", "c_out", "k")),
     Exercise(test="test_edge_kernel", solutions=["edge_kernel"], name="edge_kernel", cases=[()], judge=_edge,
              timeout=10),
 ]

@@ -251,8 +251,14 @@ def structure_problems(nb: nbformat.NotebookNode, chapter: str) -> list[str]:
         if not low <= bullets <= high:
             problems.append(f"{heading!r} should have {low}-{high} bullets, found {bullets if found else 'no such cell'}")
     code = [c for c in nb.cells if c.cell_type == "code"]
-    if not code or "Quiz(" not in code[-1].source:
-        problems.append("the last code cell is not the quiz (Quiz([...]))")
+    # Run All stops at the first unanswered exercise, so the quiz must come before the first exercise to be reached.
+    quizzes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "Quiz(" in c.source]
+    first_exercise = min((i for i, c in enumerate(nb.cells) if nbgrader(c).get("solution")), default=len(nb.cells))
+    if len(quizzes) != 1:
+        problems.append(f"expected one quiz cell (Quiz([...])), found {len(quizzes)}")
+    elif quizzes[0] > first_exercise:
+        problems.append("the quiz comes after the first exercise, where Run All stops on an unanswered one: "
+                        "put it (and the recap) before the exercises")
     setups = [c for c in code if "google.colab" in c.source]
     if len(setups) != 1 or "seed_everything(" not in setups[0].source or "print(describe())" not in setups[0].source:
         problems.append("there is not exactly one setup cell that installs in Colab, seeds and prints describe()")

@@ -21,8 +21,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import nbformat
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbtools import ChapterChecks, exec_source, namespace  # noqa: E402
+from nbtools import ChapterChecks, exec_source, namespace, run_cell  # noqa: E402
 
 # ---------------------------------------------------------------- wrong answers
 
@@ -78,6 +80,20 @@ def kernel(rows: str) -> str:
     return f"def edge_kernel():\n    return torch.tensor({rows})\n"
 
 
+ZEROS_LIKE_LOOPS = loops(dtype=", dtype=x.dtype").replace(
+    "out = torch.zeros(n, c_out, h_out, w_out, dtype=x.dtype)",
+    "out = torch.zeros_like(x[:, :c_out, :h_out, :w_out])  # keeps dtype and device, but assumes C_out <= C_in")
+ONE_IMAGE_UNFOLD = unfold().replace("out = weight.reshape(c_out, -1) @ columns",
+                                    "out = weight.reshape(c_out, -1) @ columns[0]  # the first image only")
+PAIR_WITHOUT_BIAS = (
+    "def conv_param_count(c_in, c_out, k, bias=True):\n"
+    "    if isinstance(k, int):\n"
+    "        return c_out * c_in * k * k + (c_out if bias else 0)\n"
+    "    return c_out * c_in * k[0] * k[1] + c_out  # the bias flag is forgotten for a pair\n"
+)
+FORBIDDEN = ["forbids", "compute the convolution yourself"]
+
+
 class TestChapter01(ChapterChecks):
     CHAPTER = "01_convolution"
     EXERCISES = ("conv2d_loops", "conv2d_unfold", "conv_param_count", "edge_kernel")
@@ -87,21 +103,74 @@ class TestChapter01(ChapterChecks):
     VISIBLE = [
         ("conv2d_loops", "stub", STUBS["conv2d_loops"], ["not written yet", "NotImplementedError"]),
         ("conv2d_loops", "true convolution (flipped kernel)", loops(kernel="torch.flip(weight, dims=(2, 3))"),
-         ["case 1 of 2", "[0, 0, 0, 0]", "got 6", "expected -6"]),
+         ["case 1 of 3", "[0, 0, 0, 0]", "got 6", "expected -6"]),
         ("conv2d_loops", "off-by-one output size", loops(h_out="h - kh", w_out="w - kw"),
          ["shape (1, 1, 2, 2)", "expected (1, 1, 3, 3)", "dimension 2 is 2 instead of 3"]),
         ("conv2d_loops", "only the first input channel", loops(product="(x[b, 0, i:i + kh, j:j + kw] * kernel[o, 0]).sum()"),
-         ["case 2 of 2", "largest difference is at [0, "]),
+         ["case 2 of 3", "largest difference is at ["]),
+        # Defect 2: forgetting the bias and the dtype used to pass every visible case.
+        ("conv2d_loops", "bias forgotten", loops(use_bias="False"),
+         ["case 2 of 3", "bias", "differs from the expected values"]),
+        ("conv2d_loops", "float32 output for float64 input", loops(dtype=""),
+         ["case 3 of 3", "dtype float32, expected float64"]),
+        ("conv2d_loops", "one kernel size for both axes", loops(w_out="w - kh + 1").replace("j:j + kw", "j:j + kh"),
+         ["raised RuntimeError", "float64 tensor of shape (1, 2, 5, 7)", "(2, 2, 2, 3)"]),
+        # Defect 3: PyTorch's convolution is refused, by name or by the operation it runs.
+        ("conv2d_loops", "calls F.conv2d",
+         "def conv2d_loops(x, weight, bias=None):\n    return F.conv2d(x, weight, bias)\n",
+         ["`conv2d_loops` calls `F.conv2d`", *FORBIDDEN]),
         ("conv2d_unfold", "stub", STUBS["conv2d_unfold"], ["not written yet"]),
         ("conv2d_unfold", "stride ignored", unfold(stride="1"),
-         ["case 2 of 2", "stride=2", "shape (1, 4, 7, 7)", "expected (1, 4, 4, 4)"]),
+         ["case 2 of 3", "stride=2", "shape (1, 4, 7, 7)", "expected (1, 4, 4, 4)"]),
+        ("conv2d_unfold", "height and width swapped", unfold(shape="n, c_out, w_out, h_out"),
+         ["case 3 of 3", "expected (1, 3, 3, 4)"]),
+        ("conv2d_unfold", "result cast to float32", unfold(cast=".float()"),
+         ["case 3 of 3", "dtype float32, expected float64"]),
+        ("conv2d_unfold", "bias forgotten", unfold().replace("if bias is not None:", "if False:"),
+         ["case 2 of 3", "bias", "differs from the expected values"]),
+        ("conv2d_unfold", "calls F.conv2d",
+         "def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):\n"
+         "    return F.conv2d(x, weight, bias, stride=stride, padding=padding)\n",
+         ["`conv2d_unfold` calls `F.conv2d`", *FORBIDDEN]),
+        ("conv2d_unfold", "calls torch.convolution",
+         "def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):\n"
+         "    return torch.convolution(x, weight, bias, (stride, stride), (padding, padding), (1, 1), False, (0, 0), 1)\n",
+         ["`conv2d_unfold` calls `torch.convolution`", *FORBIDDEN]),
+        ("conv2d_unfold", "reaches F.conv2d through getattr",
+         "def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):\n"
+         "    return getattr(F, 'conv' + '2d')(x, weight, bias, stride=stride, padding=padding)\n",
+         ["`conv2d_unfold` uses `getattr`", "forbids"]),
+        ("conv2d_unfold", "uses nn.Conv2d",
+         "def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):\n"
+         "    layer = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:], stride=stride, padding=padding,\n"
+         "                      bias=bias is not None, dtype=x.dtype)\n"
+         "    with torch.no_grad():\n"
+         "        layer.weight.copy_(weight)\n"
+         "        if bias is not None:\n"
+         "            layer.bias.copy_(bias)\n"
+         "        return layer(x)\n",
+         ["`conv2d_unfold` calls `nn.Conv2d`", *FORBIDDEN]),
+        ("conv2d_unfold", "hides the convolution in a helper it calls",
+         "def _helper(x, weight, bias, stride, padding):\n"
+         "    return torch.ops.aten.convolution(x, weight, bias, [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], 1)\n\n"
+         "def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):\n"
+         "    return _helper(x, weight, bias, stride, padding)\n",
+         ["`conv2d_unfold`", "convolution", "forbids"]),
         ("conv_param_count", "stub", STUBS["conv_param_count"], ["not written yet"]),
         ("conv_param_count", "bias forgotten",
          "def conv_param_count(c_in, c_out, k, bias=True):\n    return c_in * c_out * k * k\n",
-         ["case 1 of 2", "432", "448"]),
+         ["case 1 of 3", "432", "448"]),
         ("conv_param_count", "returns a float",
          "def conv_param_count(c_in, c_out, k, bias=True):\n    return float(c_in * c_out * k * k + (c_out if bias else 0))\n",
-         ["float 448.0", "as an int"]),
+         ["conv_param_count", "int"]),
+        ("conv_param_count", "square kernels only",
+         "def conv_param_count(c_in, c_out, k, bias=True):\n    return c_in * c_out * k * k + (c_out if bias else 0)\n",
+         ["raised TypeError", "k: the tuple (1, 7)"]),
+        ("conv_param_count", "builds the layer on the meta device",
+         "def conv_param_count(c_in, c_out, k, bias=True):\n"
+         "    layer = nn.Conv2d(c_in, c_out, k, bias=bias, device='meta')\n"
+         "    return sum(p.numel() for p in layer.parameters())\n",
+         ["`conv_param_count` calls `nn.Conv2d`", "forbids", "without building the layer"]),
         ("edge_kernel", "stub", STUBS["edge_kernel"], ["not written yet"]),
         ("edge_kernel", "opposite polarity (Sobel y)", kernel("[[-1., -2., -1.], [0., 0., 0.], [1., 2., 1.]]"),
          ["Along a horizontal edge", "outputs at most -4, at position [2, 0]", "at least 1", "change the sign"]),
@@ -121,31 +190,15 @@ class TestChapter01(ChapterChecks):
          ["should be a torch.Tensor", "list"]),
     ]
     HIDDEN_ONLY = [
-        ("conv2d_loops", "float32 output for float64 input", loops(dtype=""),
-         ["hidden case", "dtype float32, expected float64"]),
-        ("conv2d_loops", "bias forgotten", loops(use_bias="False"),
-         ["hidden case", "differs from the expected values", "largest difference is at ["]),
-        ("conv2d_unfold", "height and width swapped", unfold(shape="n, c_out, w_out, h_out"),
-         ["hidden case", "expected (3, 5, 5, 6)", "dimension 2 is 6 instead of 5"]),
-        ("conv2d_unfold", "result cast to float32", unfold(cast=".float()"),
-         ["hidden case", "dtype float32, expected float64"]),
-        ("conv2d_unfold", "calls F.conv2d",
-         "def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):\n"
-         "    return F.conv2d(x, weight, bias, stride=stride, padding=padding)\n",
-         ["conv2d_unfold called F.conv2d", "F.unfold and a matrix product"]),
-        ("conv2d_unfold", "uses nn.Conv2d",
-         "def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):\n"
-         "    layer = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:], stride=stride, padding=padding,\n"
-         "                      bias=bias is not None, dtype=x.dtype)\n"
-         "    with torch.no_grad():\n"
-         "        layer.weight.copy_(weight)\n"
-         "        if bias is not None:\n"
-         "            layer.bias.copy_(bias)\n"
-         "        return layer(x)\n",
-         ["called F.conv2d (directly or through nn.Conv2d)"]),
-        ("conv_param_count", "square kernels only",
-         "def conv_param_count(c_in, c_out, k, bias=True):\n    return c_in * c_out * k * k + (c_out if bias else 0)\n",
-         ["hidden test input", "raised TypeError", "k: the tuple (1, 7)"]),
+        ("conv2d_loops", "allocates the output with zeros_like(x), so C_out > C_in does not fit", ZEROS_LIKE_LOOPS,
+         ["hidden test input", "IndexError"]),
+        ("conv2d_unfold", "handles the first image of the batch only", ONE_IMAGE_UNFOLD,
+         ["hidden test input", "RuntimeError"]),
+        ("conv_param_count", "forgets the bias flag when k is a pair", PAIR_WITHOUT_BIAS,
+         ["hidden case", "the number 215, expected the number 210"]),
+        ("edge_kernel", "a float64 kernel (built with dtype=torch.float64)",
+         "def edge_kernel():\n    return torch.tensor([[1., 2., 1.], [0., 0., 0.], [-1., -2., -1.]], dtype=torch.float64)\n",
+         ["float64", "float32", "section 5"]),
     ]
 
     def wrong_cell(self, notebook, wrong) -> str:
@@ -163,14 +216,19 @@ class TestChapter01(ChapterChecks):
             "(C_{out}, C_{in}, k_H, k_W)",
             'get_kernel(name)', '"box_blur", "sharpen", "sobel_x", "sobel_y"',
             'KernelExplorer(explorer_image, kernel="sobel_x")',
-            "## 7. Worked example",
+            "## 8. Worked example",
+            "Hubel & Wiesel", "1959", "1962", "Simple cells", "Complex cells", "F.max_pool2d(simple",  # section 6
+            "## 9. Learn the kernel", "torch.optim.Adam([learnt]", "tuning(kernel_learnt)",
+            'padding_mode', "Run All stops at the first exercise you have not answered",
         ):
             assert needle in text, f"the chapter lacks {needle!r}"
 
     def test_quiz_answers_agree_with_what_the_chapter_computes(self, notebook) -> None:
         """The quiz's numeric answers are the ones the chapter's own code gives."""
         ns = namespace(notebook, hyper=True)
-        quiz = exec_source(notebook.cells[-1].source, ns, "quiz")
+        source = next(c.source for c in notebook.cells if c.cell_type == "code" and "Quiz(" in c.source)
+        assert '"answer"' not in source and '"explain"' not in source, "the quiz shows its answers in plain view"
+        quiz = exec_source(source, ns, "quiz")
         assert 3 <= len(quiz.questions) <= 4
         numeric = [q for q in quiz.questions if "options" not in q]
         assert numeric[0]["answer"] == ns["conv_param_count"](3, 8, 5)
@@ -192,3 +250,90 @@ class TestChapter01(ChapterChecks):
             torch.testing.assert_close(explorer.output, expected)
         finally:
             explorer.close()
+
+    def test_sections_6_and_9_compute_what_their_prose_says(self, notebook) -> None:
+        """Simple vs complex cells, and the kernel learnt by gradient descent: the figures the prose reads."""
+        import torch
+
+        ns = namespace(notebook, hyper=True)
+        for c in notebook.cells:
+            if c.cell_type == "code" and c.id in ("photo-kernels", "cells-measure", "learn-fit", "learn-why", "learn-orient"):
+                run_cell(c.source, ns, c.id)
+        # Section 6: the simple cell answers while the edge crosses its window, the complex cell over its pooled patch.
+        assert ns["answers"] == {"simple": 2, "complex": 5}
+        # Section 9: gradient descent recovers Sobel x (a vertical-edge detector) from its output on the photo.
+        sobel = ns["get_kernel"]("sobel_x")
+        assert (ns["kernel_learnt"] - sobel).abs().max().item() < 0.05
+        curve = ns["tuning"](ns["kernel_learnt"])
+        assert ns["angles"][curve.argmax()].item() == 0
+        assert abs(curve[6].item()) < 0.05 * curve.max().item()       # 90 degrees: a horizontal edge
+        start = ns["tuning"](ns["start_kernel"])
+        assert ns["angles"][start.argmax()].item() != 0               # it did not start as a vertical-edge detector
+        assert isinstance(ns["share"], torch.Tensor) and ns["share"].item() > 0.5   # the error left is in flat directions
+
+
+# ---------------------------------------------------------------- verification refuses the forbidden routes
+
+FORBIDDEN_ROUTES = {
+    "conv2d_loops": "def conv2d_loops(x, weight, bias=None):\n    return F.conv2d(x, weight, bias)\n",
+    "conv2d_unfold": (
+        "def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):\n"
+        "    return torch.convolution(x, weight, bias, (stride, stride), (padding, padding), (1, 1), False, (0, 0), 1)\n"),
+    "conv_param_count": (
+        "def conv_param_count(c_in, c_out, k, bias=True):\n"
+        "    return sum(p.numel() for p in nn.Conv2d(c_in, c_out, k, bias=bias, device='meta').parameters())\n"),
+}
+
+
+def verified_scores(chapter: str, answers: dict[str, str]) -> dict[str, tuple[float, str]]:
+    """Verify the release answered with the instructor's solutions except ``answers`` as verification does.
+
+    The sandboxed child runs the solution cells and the spec's calls; this process judges each exercise with
+    the statement's rules first (Exercise.rule_violation: forbidden routes, inputs changed, return kinds),
+    then the outputs. Returns ``{test: (points, reason)}``.
+    """
+    import copy
+
+    from course_utils.grading import notebook as gnb
+    from course_utils.grading.sandbox import Limits, run_child
+    from course_utils.grading.spec import load_spec
+
+    root = Path(__file__).resolve().parents[2]
+    spec = load_spec(root, chapter)
+    source = nbformat.read(str(root / "solutions" / chapter / f"{chapter}.ipynb"), as_version=4)
+    nb = copy.deepcopy(nbformat.read(str(root / "notebooks" / chapter / f"{chapter}.ipynb"), as_version=4))
+    instructor = {gnb.nbgrader_meta(c)["grade_id"]: c.source for c in source.cells if gnb.nbgrader_meta(c).get("solution")}
+    for c in nb.cells:
+        gid = gnb.nbgrader_meta(c).get("grade_id")
+        if gnb.nbgrader_meta(c).get("solution"):
+            c.source = answers.get(gid, instructor[gid])
+    jobs, sources = [], {}
+    for ex in spec.exercises:
+        cells, missing = gnb.solution_sources(nb, list(ex.solutions))
+        assert not missing
+        sources[ex.test] = cells
+        jobs.append({**ex.job(), "cells": cells})
+    setup = gnb.setup_sources(source, list(spec.setup_cells or ()))
+    records = run_child(setup, jobs, denied=[str(root / "solutions"), str(root / "grading")], limits=Limits())
+    points = gnb.test_points(source)
+    result = {}
+    for ex in spec.exercises:
+        record = records.get(ex.test, {"status": "error", "error": "no record"})
+        why = ex.rule_violation(sources[ex.test], record)
+        if why is None and record.get("status") == "ok":
+            why = ex.verdict(record.get("outputs", []))
+        elif why is None:
+            why = str(record.get("error", record.get("status")))
+        result[ex.test] = (points[ex.test] if why is None else 0.0, why or "")
+    return result
+
+
+def test_verification_gives_zero_to_the_forbidden_routes() -> None:
+    """Defect 3: answers that return PyTorch's own convolution (or count a built layer) scored full marks verified."""
+    right = verified_scores("01_convolution", {})
+    assert all(points > 0 for points, _ in right.values()), right
+    scores = verified_scores("01_convolution", FORBIDDEN_ROUTES)
+    for exercise in FORBIDDEN_ROUTES:
+        points, reason = scores[f"test_{exercise}"]
+        assert points == 0 and f"`{exercise}`" in reason and "forbids" in reason, (exercise, reason)
+    assert scores["test_edge_kernel"][0] > 0          # the untouched exercise keeps its points

@@ -14,13 +14,15 @@ WRONG: dict[str, dict[str, str]] = {
         "conv2d_loops": '''def conv2d_loops(x, weight, bias=None):
     n, _, h, w = x.shape
     c_out, _, kh, kw = weight.shape
-    out = torch.zeros(n, c_out, h - kh + 1, w - kw + 1, dtype=x.dtype)
+    out = torch.zeros_like(x[:, :c_out, :h - kh + 1, :w - kw + 1])  # assumes C_out <= C_in (the visible cases are)
     for b in range(n):
         for o in range(c_out):
             for i in range(h - kh + 1):
                 for j in range(w - kw + 1):
                     out[b, o, i, j] = (x[b, :, i:i + kh, j:j + kw] * weight[o]).sum()
-    return out  # the bias is forgotten
+            if bias is not None:
+                out[b, o] += bias[o]
+    return out
 ''',
         "conv2d_unfold": '''def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):
     n, _, h, w = x.shape
@@ -28,13 +30,19 @@ WRONG: dict[str, dict[str, str]] = {
     h_out = (h + 2 * padding - kh) // stride + 1
     w_out = (w + 2 * padding - kw) // stride + 1
     columns = F.unfold(x, (kh, kw), padding=padding, stride=stride)
-    return (weight.reshape(c_out, -1) @ columns).reshape(n, c_out, h_out, w_out)  # the bias is forgotten
+    out = weight.reshape(c_out, -1) @ columns[0]  # the first image only (the visible cases have one)
+    if bias is not None:
+        out = out + bias.reshape(c_out, 1)
+    return out.reshape(n, c_out, h_out, w_out)
 ''',
         "conv_param_count": '''def conv_param_count(c_in, c_out, k, bias=True):
-    return c_out * c_in * k * k + (c_out if bias else 0)  # k as a pair (kH, kW) is not handled
+    if isinstance(k, int):
+        return c_out * c_in * k * k + (c_out if bias else 0)
+    return c_out * c_in * k[0] * k[1] + c_out  # the bias flag is forgotten when k is a pair
 ''',
         "edge_kernel": '''def edge_kernel():
-    return torch.tensor([[0.3, 0.3, 0.3], [0.0, 0.0, 0.0], [-0.3, -0.3, -0.3]])  # too weak: 0.9 on a unit step
+    # float64: F.conv2d cannot apply it to the chapter's float32 photos
+    return torch.tensor([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]], dtype=torch.float64)
 ''',
     },
     "02_padding_stride_dilation": {
