@@ -55,12 +55,17 @@ NBGRADER := PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/nbgrader
 # with solutions replaced by stubs, hidden tests removed and outputs cleared, and
 # records the chapter's tests and points in gradebook.db (needed by autograde).
 # One nbgrader run for every chapter (a glob), or CHAPTER=01_convolution for one.
+# First, scripts/colab_links.py writes the address and ref of pyproject.toml [tool.course]
+# into the chapters' Colab badges and install lines (solutions/, notebooks/, and the
+# site's notebooks in jupyter-book/ when no CHAPTER is given).
+COURSE_SCRIPTS := $(patsubst %/,%,$(dir $(abspath $(firstword $(MAKEFILE_LIST)))))/scripts
 CHAPTER_GLOB := $(if $(CHAPTER),$(CHAPTER),[0-9][0-9]_*)
 release: $(STAMP)
 	@test -n "$(CHAPTERS)" || { echo "make: no chapters found: expected solutions/NN_topic/NN_topic.ipynb."; exit 1; }
 	@for ch in $(CHAPTERS); do \
 	  test -f "solutions/$$ch/$$ch.ipynb" || { echo "make: solutions/$$ch/$$ch.ipynb not found (a chapter's notebook is named after its folder)."; exit 1; }; \
 	done
+	@$(PY) $(COURSE_SCRIPTS)/colab_links.py --root . $(foreach ch,$(CHAPTER),--chapter $(ch))
 	@echo "==> nbgrader generate_assignment $(CHAPTERS) -> notebooks/"
 	@$(NBGRADER) generate_assignment "$(CHAPTER_GLOB)" --force --log-level=WARN
 

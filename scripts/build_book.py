@@ -271,6 +271,9 @@ def stage(mode: str, solutions: str, chapters: list[str], pages: list[str] = ())
         put(rel.as_posix(), path.read_bytes())
 
     config = yaml.safe_load((BOOK / "_config.yml").read_text())
+    # the launch and repository buttons: the address and ref set once in pyproject.toml [tool.course]
+    address = course_address()
+    config.setdefault("repository", {}).update(url=address.repository, branch=address.ref)
     if mode == "full":
         config["html"]["extra_footer"] = "<p>Chapter pages were executed in full mode.</p>\n"
     put("_config.yml", yaml.safe_dump(config, sort_keys=False).encode())
@@ -302,6 +305,22 @@ def stage(mode: str, solutions: str, chapters: list[str], pages: list[str] = ())
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
     return src
+
+
+def course_address():
+    """``[tool.course]`` of pyproject.toml (repository, ref), read by scripts/colab_links.py as ``make release`` does."""
+    import importlib.util
+
+    module = sys.modules.get("colab_links")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("colab_links", ROOT / "scripts" / "colab_links.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["colab_links"] = module  # before running it: its dataclass looks itself up there
+        spec.loader.exec_module(module)
+    try:
+        return module.course_address(ROOT / "pyproject.toml")
+    except module.LinkError as exc:
+        raise BuildError(str(exc)) from exc
 
 
 def build(mode: str = "smoke", solutions: str = "hide", quiet: bool = False) -> Path:

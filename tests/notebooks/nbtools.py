@@ -241,7 +241,10 @@ def structure_problems(nb: nbformat.NotebookNode, chapter: str) -> list[str]:
         if c.cell_type == "code" and (c.outputs or c.execution_count is not None):
             problems.append(f"cell {i} has stored outputs or an execution count")
     first = nb.cells[0].source if nb.cells else ""
-    badge = f"{COLAB_BADGE})](https://colab.research.google.com/github/cnn-course/cnn-course/blob/main/notebooks/{chapter}/{chapter}.ipynb)"
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from colab_links import course_address  # the address and ref set once, in pyproject.toml [tool.course]
+
+    badge = f"{COLAB_BADGE})]({course_address().colab_url(f'notebooks/{chapter}/{chapter}.ipynb')})"
     if not nb.cells or nb.cells[0].cell_type != "markdown" or not first.startswith("# ") or badge not in first:
         problems.append("the first cell is not a markdown title with the chapter's Open in Colab badge")
     markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]

@@ -142,9 +142,7 @@ def test_chapter_page(browser, base_url, site, name):
             assert toggle.get_attribute("open") is None, "a solution is shown without being asked for"
 
         # launch button: Colab opens the student notebook of this repository
-        repo = yaml.safe_load((ROOT / "jupyter-book" / "_config.yml").read_text())["repository"]["url"]
-        colab = repo.replace("https://github.com/", "https://colab.research.google.com/github/")
-        expected = f"{colab}/blob/main/notebooks/{name}/{name}.ipynb"
+        expected = build_book.course_address().colab_url(f"notebooks/{name}/{name}.ipynb")  # pyproject [tool.course]
         hrefs = page.evaluate("Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href'))")
         assert expected in hrefs, f"no Colab launch link to {expected}"
 
@@ -195,10 +193,8 @@ def test_widget_gallery_page(browser, base_url, site):
             assert page.request.get(link.split("#")[0]).ok, f"broken link {link}"
 
         # launch button: Colab opens this notebook in the repository; download: the same file, byte for byte
-        repo = yaml.safe_load((ROOT / "jupyter-book" / "_config.yml").read_text())["repository"]["url"]
-        colab = repo.replace("https://github.com/", "https://colab.research.google.com/github/")
         hrefs = page.evaluate("Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href'))")
-        assert f"{colab}/blob/main/jupyter-book/widget_gallery.ipynb" in hrefs
+        assert build_book.course_address().colab_url("jupyter-book/widget_gallery.ipynb") in hrefs
         assert (ROOT / "jupyter-book" / "widget_gallery.ipynb").is_file()
         assert any(h and h.endswith("_sources/jupyter-book/widget_gallery.ipynb") for h in hrefs), "no download link"
         response = page.request.get(f"{base_url}/_sources/jupyter-book/widget_gallery.ipynb")
