@@ -69,6 +69,10 @@ def recording_ops() -> Iterator[set[str]]:
     ops: set[str] = set()
 
     class _Recorder(TorchDispatchMode):
+        @classmethod
+        def _should_skip_dynamo(cls) -> bool:
+            return False  # else PyTorch wraps __torch_dispatch__ in a decorator that imports torch._dynamo (3 s)
+
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
             ops.add(op_name(func))
             return func(*args, **(kwargs or {}))

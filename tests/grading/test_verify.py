@@ -268,3 +268,174 @@ def test_grades_come_from_the_last_verification_without_rerunning(tmp_path: Path
     assert got == [["student_id", "assignment", "score", "max_score", "nbgrader_score", "flags"],
                    ["ada", "01_convolution", "6", "8", "8", "nbgrader_higher"]]
     assert not (tmp_path / "submitted").exists()  # nothing was verified again
+
+
+# ------------------------------------------------------------ the statement's rules in verification (issue 10: 3, 6)
+# Each answer is judged twice: by the notebook's check_function (in this process) and by verify_submission
+# (sandboxed child + trusted grader); both must refuse or accept it, with the same sentence.
+from typing import NamedTuple  # noqa: E402
+
+import torch.nn.functional as F  # noqa: E402
+
+from course_utils.checks import NO_CONV, NO_POOLING, Forbid, check_function  # noqa: E402
+from course_utils.errors import CheckFailed  # noqa: E402
+from course_utils.grading.spec import ChapterSpec  # noqa: E402
+from course_utils.grading.verify import verify_submission  # noqa: E402
+
+_RX = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(3))
+_RW = torch.randn(4, 3, 3, 3, generator=torch.Generator().manual_seed(4))
+_SETUP = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+
+
+class _Field(NamedTuple):
+    size: int
+    jump: int
+    start: float
+
+
+def _fields(layers):
+    out, size, jump, start = [], 1, 1, 0.5
+    for k, s, p, d in layers:
+        size, start, jump = size + d * (k - 1) * jump, start + (d * (k - 1) / 2 - p) * jump, jump * s
+        out.append((size, jump, start))
+    return out
+
+
+def _stack_judge(got, case) -> str | None:
+    """Like grading/02's downsampling_stack judge: one ReLU per convolution, built from the description."""
+    layers = harness.build(got["layers"])
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in layers)
+    return None if convs == 2 and sum(isinstance(m, torch.nn.ReLU) for m in layers) == convs else \
+        "the stack does not have one ReLU per convolution"
+
+
+# name: (Exercise keywords, wrong answer or None, right answer, notebook reference or None)
+RULES = {
+    "conv": (dict(name="conv2d_unfold", cases=[(_RX, _RW)], reference=F.conv2d, forbid=NO_CONV),
+             "def conv2d_unfold(x, w):\n    return F.conv2d(x, w)\n",
+             "def conv2d_unfold(x, w):\n    n, _, h, wd = x.shape\n    o, _, kh, kw = w.shape\n"
+             "    cols = F.unfold(x, (kh, kw))\n    return (w.reshape(o, -1) @ cols).reshape(n, o, h - kh + 1, wd - kw + 1)\n",
+             F.conv2d),
+    "conv_run": (dict(name="conv2d_unfold", cases=[(_RX, _RW)], reference=F.conv2d,
+                      forbid=Forbid(aten=("convolution",), reason="compute it yourself")),
+                 "def conv2d_unfold(x, w):\n    return torch.convolution(x, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)\n",
+                 "def conv2d_unfold(x, w):\n    p = x.unfold(2, 3, 1).unfold(3, 3, 1)\n"
+                 "    return torch.einsum('nchwij,ocij->nohw', p, w)\n", F.conv2d),
+    "pool": (dict(name="avg_pool2d", cases=[(_RX, 2)], reference=F.avg_pool2d, forbid=NO_POOLING),
+             "def avg_pool2d(x, k):\n    return torch.nn.functional.avg_pool2d(x, k)\n",
+             "def avg_pool2d(x, k):\n    return x.unfold(2, k, k).unfold(3, k, k).mean(dim=(-2, -1))\n", F.avg_pool2d),
+    "in_place": (dict(name="avg_pool2d", cases=[(_RX, 2)], reference=F.avg_pool2d),
+                 "def avg_pool2d(x, k):\n    x.div_(k * k)\n    return x.unfold(2, k, k).unfold(3, k, k).sum(dim=(-2, -1))\n",
+                 "def avg_pool2d(x, k):\n    x = x / (k * k)\n    return x.unfold(2, k, k).unfold(3, k, k).sum(dim=(-2, -1))\n",
+                 F.avg_pool2d),
+    "requires_grad": (dict(name="gradient_map", cases=[(_RX[0, 0],)], reference=lambda x: 2 * x),
+                      "def gradient_map(x):\n    x.requires_grad_()\n    (x ** 2).sum().backward()\n"
+                      "    return x.grad.detach()\n",
+                      "def gradient_map(x):\n    x = x.detach().clone().requires_grad_()\n    (x ** 2).sum().backward()\n"
+                      "    return x.grad\n", lambda x: 2 * x),
+    "allowed_in_place": (dict(name="step", cases=[(_RX[0, 0].clone(),)], reference=lambda x: 0.0, mutates=("x",)),
+                         None, "def step(x):\n    x.mul_(0.5)\n    return 0.0\n", lambda x: 0.0),
+    "returns": (dict(name="field_size", cases=[(3,)], reference=lambda n: n / 2, returns=float),
+                "def field_size(n):\n    return torch.tensor(n / 2)\n", "def field_size(n):\n    return n / 2\n",
+                lambda n: n / 2),
+    "named_tuples": (dict(name="field_recursion", cases=[([(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 0, 2)],)],
+                          reference=_fields, returns=list),
+                     None, "from typing import NamedTuple\nclass Field(NamedTuple):\n    size: int\n    jump: int\n"
+                     "    start: float\ndef field_recursion(layers):\n    out, size, jump, start = [], 1, 1, 0.5\n"
+                     "    for k, s, p, d in layers:\n        size, start, jump = size + d * (k - 1) * jump, "
+                     "start + (d * (k - 1) / 2 - p) * jump, jump * s\n        out.append(Field(size, jump, start))\n"
+                     "    return out\n", _fields),
+    "shared_relu": (dict(name="stack", cases=[()], judge=_stack_judge, driver="describe"),
+                    "def stack():\n    conv = nn.Conv2d(3, 3, 3, stride=2, padding=1)\n"
+                    "    return nn.Sequential(conv, nn.ReLU(), conv, nn.ReLU())\n",
+                    "def stack():\n    relu = nn.ReLU()\n    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), relu,"
+                    " nn.Conv2d(8, 8, 3, stride=2, padding=1), relu)\n", None),
+}
+
+
+def _cell(source: str, **meta) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"schema_version": 3, "locked": False, "solution": False, "grade": False, **meta}
+    return cell
+
+
+def _notebook(answers: dict[str, str]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(_cell(_SETUP, grade_id="setup", locked=True))
+    for key, source in answers.items():
+        nb.cells.append(_cell(source, grade_id=f"sol_{key}", solution=True))
+        nb.cells.append(_cell("pass", grade_id=f"test_{key}", grade=True, locked=True, points=1))
+    return nb
+
+
+@pytest.fixture(scope="module")
+def rules_verified(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """verify_submission on a wrong and a right hand-in of every RULES exercise (one child each)."""
+    course = tmp_path_factory.mktemp("rules")
+    chapter = "99_rules"
+    instructor = _notebook({key: right for key, (_, _, right, _) in RULES.items()})
+    (course / "solutions" / chapter).mkdir(parents=True)
+    nbformat.write(instructor, str(course / "solutions" / chapter / f"{chapter}.ipynb"))
+    hand_ins = {"wrong": {key: wrong or right for key, (_, wrong, right, _) in RULES.items()},
+                "right": {key: right for key, (_, _, right, _) in RULES.items()}}
+    for student, answers in hand_ins.items():
+        (course / "submitted" / student / chapter).mkdir(parents=True)
+        nbformat.write(_notebook(answers), str(course / "submitted" / student / chapter / f"{chapter}.ipynb"))
+    exercises = [Exercise(test=f"test_{key}", solutions=[f"sol_{key}"], **kw) for key, (kw, _, _, _) in RULES.items()]
+    spec = ChapterSpec(chapter, course / "grading" / f"{chapter}.py", exercises)
+    return {student: {e.test.removeprefix("test_"): e for e in verify_submission(course, spec, student).exercises}
+            for student in hand_ins}
+
+
+def _notebook_check(key: str, source: str) -> str | None:
+    """What the notebook's visible check says about ``source`` (None when it passes)."""
+    kw, _, _, reference = RULES[key]
+    import linecache
+
+    space: dict = {}
+    filename = f"<answer {key}>"  # registered as IPython registers a cell, so inspect.getsource reads it
+    linecache.cache[filename] = (len(_SETUP + source), None, (_SETUP + source).splitlines(True), filename)
+    exec(compile(_SETUP + source, filename, "exec"), space)  # noqa: S102 - test answers written above
+    options = {k: kw[k] for k in ("forbid", "returns", "mutates") if k in kw}
+    try:
+        check_function(space[kw["name"]], reference, kw["cases"], name=kw["name"], **options)
+    except CheckFailed as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("key", [k for k, v in RULES.items() if v[1] is not None])
+def test_verification_refuses_what_the_statement_forbids_with_the_notebooks_sentence(key: str, rules_verified) -> None:
+    result = rules_verified["wrong"][key]
+    assert result.verified == 0 and result.status in ("rule_violation", "wrong", "error"), result
+    if RULES[key][3] is not None:  # the same answer, checked in the notebook, gets the same sentence
+        assert result.status == "rule_violation" and result.reason == _notebook_check(key, RULES[key][1]), result
+
+
+@pytest.mark.parametrize("key", list(RULES))
+def test_verification_accepts_what_the_statement_allows(key: str, rules_verified) -> None:
+    result = rules_verified["right"][key]
+    assert result.status == "passed" and result.verified == 1, result
+    if RULES[key][3] is not None:
+        assert _notebook_check(key, RULES[key][2]) is None
+
+
+def test_shared_layers_with_weights_are_refused_and_stateless_ones_described_at_each_place(rules_verified) -> None:
+    assert "uses one Conv2d in several places" in rules_verified["wrong"]["shared_relu"].reason
+    relu = torch.nn.ReLU()
+    described = harness.describe(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), relu, torch.nn.Conv2d(4, 4, 3), relu))
+    assert [layer[0] for layer in described["layers"]] == ["Conv2d", "ReLU", "Conv2d", "ReLU"]
+
+
+def test_rule_violation_judges_only_what_the_child_reports() -> None:
+    ex = Exercise(test="t", solutions=["s"], name="f", reference=lambda x: x, forbid=NO_CONV, returns=float)
+    ok = {"status": "ok", "outputs": [1.0], "ops": ["mul"], "mutations": [[]], "kinds": ["float"]}
+    assert ex.rule_violation(["def f(x):\n    return x * 1.0\n"], ok) is None
+    assert "runs the ATen operation `convolution`" in ex.rule_violation([], {**ok, "ops": ["convolution"]})
+    assert ex.rule_violation([], {**ok, "ops": None}) == "the child did not report the operations it ran"
+    assert ex.rule_violation([], {**ok, "kinds": ["tensor"]}).startswith("`f` returned a tensor")
+    assert ex.rule_violation([], {**ok, "mutations": [[["x", "its values", False]]]}).startswith(
+        "`f` changed its argument `x` in place")
+    assert ex.rule_violation([], {**ok, "mutations": "junk", "kinds": 3}) is None  # odd data costs nothing here
+    with pytest.raises(Exception, match="returns= applies to driver 'call' only"):
+        Exercise(test="t", solutions=["s"], name="f", driver="describe", returns=float)
