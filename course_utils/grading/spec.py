@@ -104,6 +104,24 @@ class Exercise:
                 "record_ops": bool(self.forbid is not None and self.forbid.aten),
                 "arg_names": list(self.arg_names or ())}
 
+    def grade(self, record: dict, sources: Sequence[str] | None) -> tuple[str, str]:
+        """``(status, reason)`` of one submission's record, as verification decides it.
+
+        ``status`` is ``"passed"``, ``"rule_violation"`` (a rule of :meth:`rule_violation`), ``"wrong"``
+        (the outputs differ) or the child's own status (``"error"``, ``"timeout"``, ``"crashed"``).
+        """
+        status, reason = record.get("status", "error"), str(record.get("error", ""))
+        violation = self.rule_violation(sources, record)
+        if violation:
+            return "rule_violation", violation
+        if status != "ok":
+            return status, reason
+        try:
+            why = self.verdict(record.get("outputs", []))
+        except Exception as exc:  # noqa: BLE001 - odd plain data must cost this exercise, not the whole run
+            why = f"the output could not be judged ({type(exc).__name__}: {str(exc)[:120]})"
+        return ("passed", "") if why is None else ("wrong", why)
+
     def rule_violation(self, sources: Sequence[str] | None, record: dict) -> str | None:
         """None when the statement's rules hold, else the sentence (the notebook's check says the same).
 

@@ -439,3 +439,16 @@ def test_rule_violation_judges_only_what_the_child_reports() -> None:
     assert ex.rule_violation([], {**ok, "mutations": "junk", "kinds": 3}) is None  # odd data costs nothing here
     with pytest.raises(Exception, match="returns= applies to driver 'call' only"):
         Exercise(test="t", solutions=["s"], name="f", driver="describe", returns=float)
+
+
+def test_grade_decides_status_and_reason_as_verification_does() -> None:
+    ex = Exercise(test="t", solutions=["s"], name="f", cases=[(2,)], reference=lambda n: n / 2, returns=float,
+                  forbid=Forbid(calls=("conv2d",), reason="compute it yourself"))
+    ok = {"status": "ok", "outputs": [1.0], "mutations": [[]], "kinds": ["float"]}
+    assert ex.grade(ok, ["def f(n):\n    return n / 2\n"]) == ("passed", "")
+    assert ex.grade({**ok, "outputs": [2.0]}, []) == ("wrong", "case 1: got 2.0, expected 1.0")
+    assert ex.grade({**ok, "kinds": ["tensor"]}, [])[0] == "rule_violation"
+    assert ex.grade({"status": "error", "error": "boom"}, ["y = F.conv2d(x, w)"]) == (
+        "rule_violation", "`f` calls `F.conv2d`, which this exercise forbids: compute it yourself.")
+    assert ex.grade({"status": "timeout", "error": "ran longer than 4 s"}, []) == ("timeout", "ran longer than 4 s")
+    assert ex.grade({**ok, "outputs": [object()]}, [])[0] == "wrong"
