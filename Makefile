@@ -2,6 +2,7 @@
 # when it is missing or out of date, so a fresh clone needs nothing else.
 #   make lab        JupyterLab on your own copy of the notebooks, my-notebooks/ (LAB_ARGS=--no-browser on a headless machine)
 #   make lab-instructor  JupyterLab on the course root with nbgrader's instructor tools (Formgrader, Create Assignment)
+#   make student-repo DEST=path  a learner-facing copy of the course: no solutions, grading specs or hidden tests
 #   make test       the whole test suite (unit, notebooks in smoke mode, grading, site in Chromium)
 #   make release    student notebooks from solutions/ (CHAPTER=01_convolution for one)
 #   make autograde  grade submitted/ with nbgrader, export grades.csv, then verify
@@ -26,7 +27,7 @@ export VENV PYTHON
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 CHAPTERS := $(if $(CHAPTER),$(CHAPTER),$(notdir $(wildcard solutions/[0-9][0-9]_*)))
 
-.PHONY: env lab lab-instructor test release autograde collect verify feedback grades bench doctor clean-env book
+.PHONY: env lab lab-instructor student-repo test release autograde collect verify feedback grades bench doctor clean-env book
 
 env: $(STAMP)
 
@@ -42,6 +43,14 @@ lab: $(STAMP)
 
 lab-instructor: $(STAMP)
 	@$(PY) scripts/lab.py --instructor $(LAB_ARGS)
+
+# A learner-facing copy of the course in DEST (empty, or an earlier export whose .git is kept):
+# notebooks/, course_utils/ without grading, the learner's README and Makefile, the environment;
+# no solutions/, grading/, tests or hidden tests. See scripts/student_repo.py.
+DEST ?=
+student-repo:
+	@test -n "$(DEST)" || { echo "make: say where to write the learner's copy: make student-repo DEST=path/to/folder"; exit 1; }
+	@$(PYTHON) scripts/student_repo.py "$(DEST)"
 
 test: $(STAMP)
 	@scripts/ensure_browser.sh
