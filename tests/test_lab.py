@@ -267,3 +267,33 @@ def _stop(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+# ---------------------------------------------------------------- the Python versions the set-up accepts
+
+
+def test_bootstrap_python_range_agrees_with_pyproject():
+    """bootstrap.sh accepts exactly the Pythons the lock installs on, and pyproject admits and lists them."""
+    import re
+    import tomllib
+
+    script = (ROOT / "scripts" / "bootstrap.sh").read_text()
+    low, high = re.search(r"\(3, (\d+)\) <= sys\.version_info\[:2\] <= \(3, (\d+)\)", script).groups()
+    accepted = [f"3.{minor}" for minor in range(int(low), int(high) + 1)]
+    assert "3.13" in accepted, "the pinned lock installs on Python 3.13 (every wheel exists for cp313)"
+    assert f"Python {', '.join(accepted[:-1])} or {accepted[-1]}" in script, "the error message names other versions"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lower = re.search(r">=\s*3\.(\d+)", project["requires-python"]).group(1)
+    upper = re.search(r"<\s*3\.(\d+)", project["requires-python"]).group(1)
+    assert int(lower) <= int(low) and int(upper) == int(high) + 1, project["requires-python"]
+    classifiers = {c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if c.startswith("Programming Language :: Python :: 3.")}
+    assert set(accepted) <= classifiers, (accepted, classifiers)
+    readme = (ROOT / "README.md").read_text()
+    assert f"Python {', '.join(accepted[:-1])} or {accepted[-1]}" in readme
+
+
+def test_bootstrap_refuses_a_missing_python_in_one_sentence(tmp_path):
+    run = subprocess.run(["bash", str(ROOT / "scripts" / "bootstrap.sh")], cwd=tmp_path, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHON=str(tmp_path / "no-python"), VENV=str(tmp_path / "venv")), timeout=30)
+    assert run.returncode == 1 and "was not found; install Python 3.11, 3.12 or 3.13" in run.stderr, run.stderr
+    assert not (tmp_path / "venv").exists()
