@@ -33,8 +33,14 @@ def _conv_length(n, k, s=1, p=0, d=1):
 
 def _transposed_length(n, k, s=1, p=0, output_padding=0, d=1):
     """Width of a real F.conv_transpose2d output (CPU, so PyTorch checks output_padding too)."""
-    return F.conv_transpose2d(torch.zeros(1, 1, 1, n), torch.zeros(1, 1, 1, k), stride=s, padding=(0, p),
-                              output_padding=(0, output_padding), dilation=d).shape[-1]
+    return F.conv_transpose2d(
+        torch.zeros(1, 1, 1, n),
+        torch.zeros(1, 1, 1, k),
+        stride=s,
+        padding=(0, p),
+        output_padding=(0, output_padding),
+        dilation=d,
+    ).shape[-1]
 
 
 def _legal(fn, *args):
@@ -46,9 +52,25 @@ def _legal(fn, *args):
 
 # The notebook's rules (its check cells define the same Forbid).
 SIZES_BY_FORMULA = Forbid(
-    calls=("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "convolution", "Conv1d", "Conv2d",
-           "ConvTranspose1d", "ConvTranspose2d", "unfold", "Unfold", "conv_output_size", "conv_transpose_output_size",
-           "pool_output_size", "trace_shapes", "receptive_field"),
+    calls=(
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "convolution",
+        "Conv1d",
+        "Conv2d",
+        "ConvTranspose1d",
+        "ConvTranspose2d",
+        "unfold",
+        "Unfold",
+        "conv_output_size",
+        "conv_transpose_output_size",
+        "pool_output_size",
+        "trace_shapes",
+        "receptive_field",
+    ),
     aten=("convolution", "convolution_backward", "im2col"),
     reason="the point of this exercise is to work the size out with whole-number arithmetic, not to read it off PyTorch",
 )
@@ -71,11 +93,24 @@ def _unread_cases():
     notebook_box = lambda n, k, s, p, d: n <= 14 and k <= 5 and s <= 4 and p <= 2 and d <= 3  # noqa: E731
     cases = set()
     while len(cases) < 120:
-        n, k, s, p, d = _rng.randint(1, 60), _rng.randint(1, 9), _rng.randint(1, 8), _rng.randint(0, 5), _rng.randint(1, 5)
+        n, k, s, p, d = (
+            _rng.randint(1, 60),
+            _rng.randint(1, 9),
+            _rng.randint(1, 8),
+            _rng.randint(0, 5),
+            _rng.randint(1, 5),
+        )
         if not notebook_box(n, k, s, p, d) and n + 2 * p >= d * (k - 1) + 1:
             cases.add((n, k, s, p, d))
     # Exactly one window, a 1x1 kernel with a large stride, AlexNet's first layer, larger inputs.
-    cases |= {(13, 7, 4, 1, 2), (10, 4, 5, 3, 5), (16, 1, 7, 0, 1), (1, 1, 1, 0, 4), (227, 11, 4, 0, 1), (513, 3, 2, 1, 1)}
+    cases |= {
+        (13, 7, 4, 1, 2),
+        (10, 4, 5, 3, 5),
+        (16, 1, 7, 0, 1),
+        (1, 1, 1, 0, 4),
+        (227, 11, 4, 0, 1),
+        (513, 3, 2, 1, 1),
+    }
     return sorted(cases) + [(40, 3), (19, 4, 3), (23, 5, 2, 2)]  # defaults
 
 
@@ -104,7 +139,13 @@ def _transposed_cases():
     notebook_box = lambda n, k, s, p, op, d: n <= 8 and k <= 5 and s <= 3 and p <= 2 and op <= 2 and d <= 2  # noqa: E731
     cases = set()
     while len(cases) < 100:
-        n, k, s, p, d = _rng.randint(1, 30), _rng.randint(1, 7), _rng.randint(1, 5), _rng.randint(0, 4), _rng.randint(1, 4)
+        n, k, s, p, d = (
+            _rng.randint(1, 30),
+            _rng.randint(1, 7),
+            _rng.randint(1, 5),
+            _rng.randint(0, 4),
+            _rng.randint(1, 4),
+        )
         op = _rng.randint(0, max(s, d) - 1)
         if not notebook_box(n, k, s, p, op, d) and _legal(_transposed_length, n, k, s, p, op, d):
             cases.add((n, k, s, p, op, d))
@@ -114,9 +155,13 @@ def _transposed_cases():
 def _features():
     """The feature extractor exactly as the exercise gives it."""
     return nn.Sequential(
-        nn.Conv2d(3, 12, kernel_size=(5, 3)), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(12, 24, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(24, 48, 3, dilation=2), nn.ReLU(),
+        nn.Conv2d(3, 12, kernel_size=(5, 3)),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(12, 24, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(24, 48, 3, dilation=2),
+        nn.ReLU(),
     )
 
 
@@ -134,7 +179,11 @@ _CLASSIFIERS = {size: _reference_classifier(*size) for size in _CLASSIFIER_SIZES
 
 
 def _layer_words(entry):
-    return f"{entry[0]}({', '.join(f'{k}={v}' for k, v in entry[1].items())})" if isinstance(entry, list) and entry else repr(entry)
+    return (
+        f"{entry[0]}({', '.join(f'{k}={v}' for k, v in entry[1].items())})"
+        if isinstance(entry, list) and entry
+        else repr(entry)
+    )
 
 
 def _judge_classifier(got, case):
@@ -168,8 +217,11 @@ def _judge_stack(got, case):
     fewest = _fewest(n_in, n_out) if n_out < n_in else None
     if fewest is None:
         why = "it is not smaller than n_in" if n_out >= n_in else "stride-2 layers never give that size"
-        return None if "ValueError" in (got.get("raised") or []) else (
-            f"downsampling_stack({n_in}, {n_out}) must raise ValueError: {why}")
+        return (
+            None
+            if "ValueError" in (got.get("raised") or [])
+            else (f"downsampling_stack({n_in}, {n_out}) must raise ValueError: {why}")
+        )
     if "raised" in got:
         return f"raised {(got['raised'] or ['an exception'])[0]} for a reachable size"
     desc = got.get("returned")
@@ -186,7 +238,7 @@ def _judge_stack(got, case):
         return "the stack holds a convolution that is not 3x3 with stride 2 and padding 1"
     if [type(m).__name__ for m in stack] != ["Conv2d", "ReLU"] * len(convs):
         return "the stack is not a convolution followed by a ReLU, again and again"
-    wanted = [(3, channels)] + [(channels * 2 ** i, channels * 2 ** (i + 1)) for i in range(len(convs) - 1)]
+    wanted = [(3, channels)] + [(channels * 2**i, channels * 2 ** (i + 1)) for i in range(len(convs) - 1)]
     if [(c.in_channels, c.out_channels) for c in convs] != wanted:
         return f"its convolutions do not go from 3 to {channels} channels and then double them"
     final = channels * 2 ** (len(convs) - 1)
@@ -198,16 +250,68 @@ def _judge_stack(got, case):
 
 
 EXERCISES = [
-    Exercise(test="test_unread_pixels", solutions=["unread_pixels"], name="unread_pixels", cases=_unread_cases(),
-             reference=_pixels_after_last_read, returns=int, forbid=SIZES_BY_FORMULA, timeout=10),
-    Exercise(test="test_same_padding", solutions=["same_padding"], name="same_padding", cases=_same_padding_cases(),
-             reference=_smallest_same_padding, returns=tuple, forbid=SIZES_BY_FORMULA, timeout=10),
-    Exercise(test="test_transposed_output_size", solutions=["transposed_output_size"], name="transposed_output_size",
-             cases=_transposed_cases(), reference=_transposed_length, returns=int, forbid=SIZES_BY_FORMULA, timeout=10),
-    Exercise(test="test_classifier", solutions=["classifier"], name="classifier", cases=_CLASSIFIER_SIZES,
-             driver="describe", judge=_judge_classifier, forbid=NOT_BY_RUNNING, timeout=20),
-    Exercise(test="test_downsampling_stack", solutions=["downsampling_stack"], name="downsampling_stack",
-             cases=[(128, 4, 5), (57, 8, 3), (200, 25, 7), (17, 9, 2), (12, 3, 4), (300, 1, 3), (65, 2, 6),
-                    (100, 12, 4), (40, 7, 3), (31, 3, 2), (20, 20, 3), (5, 8, 2), (3, 2, 1)],
-             driver="describe", outcome=True, judge=_judge_stack, timeout=15),
+    Exercise(
+        test="test_unread_pixels",
+        solutions=["unread_pixels"],
+        name="unread_pixels",
+        cases=_unread_cases(),
+        reference=_pixels_after_last_read,
+        returns=int,
+        forbid=SIZES_BY_FORMULA,
+        timeout=10,
+    ),
+    Exercise(
+        test="test_same_padding",
+        solutions=["same_padding"],
+        name="same_padding",
+        cases=_same_padding_cases(),
+        reference=_smallest_same_padding,
+        returns=tuple,
+        forbid=SIZES_BY_FORMULA,
+        timeout=10,
+    ),
+    Exercise(
+        test="test_transposed_output_size",
+        solutions=["transposed_output_size"],
+        name="transposed_output_size",
+        cases=_transposed_cases(),
+        reference=_transposed_length,
+        returns=int,
+        forbid=SIZES_BY_FORMULA,
+        timeout=10,
+    ),
+    Exercise(
+        test="test_classifier",
+        solutions=["classifier"],
+        name="classifier",
+        cases=_CLASSIFIER_SIZES,
+        driver="describe",
+        judge=_judge_classifier,
+        forbid=NOT_BY_RUNNING,
+        timeout=20,
+    ),
+    Exercise(
+        test="test_downsampling_stack",
+        solutions=["downsampling_stack"],
+        name="downsampling_stack",
+        cases=[
+            (128, 4, 5),
+            (57, 8, 3),
+            (200, 25, 7),
+            (17, 9, 2),
+            (12, 3, 4),
+            (300, 1, 3),
+            (65, 2, 6),
+            (100, 12, 4),
+            (40, 7, 3),
+            (31, 3, 2),
+            (20, 20, 3),
+            (5, 8, 2),
+            (3, 2, 1),
+        ],
+        driver="describe",
+        outcome=True,
+        judge=_judge_stack,
+        timeout=15,
+    ),
 ]

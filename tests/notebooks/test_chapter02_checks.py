@@ -25,74 +25,155 @@ class TestChapter02(ChapterChecks):
     EXERCISES = ["unread_pixels", "same_padding", "transposed_output_size", "classifier", "downsampling_stack"]
 
     VISIBLE = [
-        ("unread_pixels", "ignores the padding", """
+        (
+            "unread_pixels",
+            "ignores the padding",
+            """
          windows = (n - d * (k - 1) - 1) // s + 1
          last_read = (windows - 1) * s + d * (k - 1)
          return max(0, n - 1 - last_read)
-         """, "unread_pixels on case 3 of 6"),
-        ("unread_pixels", "ignores the dilation", """
+         """,
+            "unread_pixels on case 3 of 6",
+        ),
+        (
+            "unread_pixels",
+            "ignores the dilation",
+            """
          windows = (n + 2 * p - k) // s + 1
          return max(0, n - 1 - ((windows - 1) * s + k - 1 - p))
-         """, "unread_pixels on case 5 of 6"),
-        ("unread_pixels", "reads the answer off a real convolution", """
+         """,
+            "unread_pixels on case 5 of 6",
+        ),
+        (
+            "unread_pixels",
+            "reads the answer off a real convolution",
+            """
          x = torch.zeros(1, 1, 1, n + 2 * p, requires_grad=True)
          F.conv2d(x, torch.ones(1, 1, 1, k), stride=s, dilation=d).sum().backward()
          return max(0, p + n - 1 - int(x.grad.flatten().nonzero().max()))
-         """, ["calls `F.conv2d`", FORBIDDEN]),
-        ("unread_pixels", "returns a float", """
+         """,
+            ["calls `F.conv2d`", FORBIDDEN],
+        ),
+        (
+            "unread_pixels",
+            "returns a float",
+            """
          windows = (n + 2 * p - d * (k - 1) - 1) / s // 1 + 1
          return max(0, n - 1 - ((windows - 1) * s + d * (k - 1) - p))
-         """, "the exercise asks for an int"),
-        ("same_padding", "puts the odd pixel on the left", """
+         """,
+            "the exercise asks for an int",
+        ),
+        (
+            "same_padding",
+            "puts the odd pixel on the left",
+            """
          total = max(0, (-(-n // s) - 1) * s + d * (k - 1) + 1 - n)
          return total - total // 2, total // 2
-         """, "same_padding on case 2 of 7"),
-        ("same_padding", "pads as for stride 1 whatever the stride", """
+         """,
+            "same_padding on case 2 of 7",
+        ),
+        (
+            "same_padding",
+            "pads as for stride 1 whatever the stride",
+            """
          total = d * (k - 1)
          return total // 2, total - total // 2
-         """, "same_padding on case 5 of 7"),
-        ("same_padding", "lets the padding go negative", """
+         """,
+            "same_padding on case 5 of 7",
+        ),
+        (
+            "same_padding",
+            "lets the padding go negative",
+            """
          total = (-(-n // s) - 1) * s + d * (k - 1) + 1 - n
          return total // 2, total - total // 2
-         """, "same_padding on case 7 of 7"),
-        ("same_padding", "returns a list", """
+         """,
+            "same_padding on case 7 of 7",
+        ),
+        (
+            "same_padding",
+            "returns a list",
+            """
          total = max(0, (-(-n // s) - 1) * s + d * (k - 1) + 1 - n)
          return [total // 2, total - total // 2]
-         """, "the exercise asks for a tuple"),
-        ("transposed_output_size", "forgets output_padding",
-         "return (n - 1) * s - 2 * p + d * (k - 1) + 1", "transposed_output_size on case 3 of 6"),
-        ("transposed_output_size", "uses the convolution's formula",
-         "return (n + 2 * p - d * (k - 1) - 1) // s + 1", "transposed_output_size on case 1 of 6"),
-        ("transposed_output_size", "builds the layer to read the size", """
+         """,
+            "the exercise asks for a tuple",
+        ),
+        (
+            "transposed_output_size",
+            "forgets output_padding",
+            "return (n - 1) * s - 2 * p + d * (k - 1) + 1",
+            "transposed_output_size on case 3 of 6",
+        ),
+        (
+            "transposed_output_size",
+            "uses the convolution's formula",
+            "return (n + 2 * p - d * (k - 1) - 1) // s + 1",
+            "transposed_output_size on case 1 of 6",
+        ),
+        (
+            "transposed_output_size",
+            "builds the layer to read the size",
+            """
          layer = nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=output_padding, dilation=d)
          return layer(torch.zeros(1, 1, n, n)).shape[-1]
-         """, ["calls `nn.ConvTranspose2d`", FORBIDDEN]),
-        ("transposed_output_size", "imports the course's helper", """
+         """,
+            ["calls `nn.ConvTranspose2d`", FORBIDDEN],
+        ),
+        (
+            "transposed_output_size",
+            "imports the course's helper",
+            """
          from course_utils import conv_transpose_output_size
          return conv_transpose_output_size(n, k, s, p, output_padding, d)
-         """, ["conv_transpose_output_size", FORBIDDEN]),
-        ("classifier", "treats the 5x3 kernel as 5x5", """
+         """,
+            ["conv_transpose_output_size", FORBIDDEN],
+        ),
+        (
+            "classifier",
+            "treats the 5x3 kernel as 5x5",
+            """
          def length(n, k, s=1, p=0, d=1):
              return (n + 2 * p - d * (k - 1) - 1) // s + 1
          h = length(length(length(length(height, 5), 2, 2), 3, 2, 1), 3, d=2)
          w = length(length(length(length(width, 5), 2, 2), 3, 2, 1), 3, d=2)
          in_features = 48 * h * w
-         """, ["the Linear layer expects", "produces more for a 32x32 image"]),
-        ("classifier", "assumes square images", """
+         """,
+            ["the Linear layer expects", "produces more for a 32x32 image"],
+        ),
+        (
+            "classifier",
+            "assumes square images",
+            """
          def length(n, k, s=1, p=0, d=1):
              return (n + 2 * p - d * (k - 1) - 1) // s + 1
          h = length(length(length(length(height, 5), 2, 2), 3, 2, 1), 3, d=2)
          w = length(length(length(length(height, 3), 2, 2), 3, 2, 1), 3, d=2)
          in_features = 48 * h * w
-         """, "classifier(41, 64): the Linear layer expects"),
-        ("classifier", "runs the features on a blank image", """
+         """,
+            "classifier(41, 64): the Linear layer expects",
+        ),
+        (
+            "classifier",
+            "runs the features on a blank image",
+            """
          in_features = features()(torch.zeros(1, 3, height, width)).numel()
-         """, ["runs the ATen operation `convolution`", FORBIDDEN]),
-        ("classifier", "asks trace_shapes", """
+         """,
+            ["runs the ATen operation `convolution`", FORBIDDEN],
+        ),
+        (
+            "classifier",
+            "asks trace_shapes",
+            """
          table = trace_shapes(features(), (1, 3, height, width))
          in_features = 48
-         """, ["calls `trace_shapes`", FORBIDDEN]),
-        ("downsampling_stack", "pads nothing", """
+         """,
+            ["calls `trace_shapes`", FORBIDDEN],
+        ),
+        (
+            "downsampling_stack",
+            "pads nothing",
+            """
          if n_out >= n_in:
              raise ValueError("n_out must be smaller")
          layers, n, c_in, c_out = [], n_in, 3, channels
@@ -100,8 +181,13 @@ class TestChapter02(ChapterChecks):
              layers += [nn.Conv2d(c_in, c_out, 3, stride=2), nn.ReLU()]
              n, c_in, c_out = (n - 3) // 2 + 1, c_out, 2 * c_out
          return nn.Sequential(*layers)
-         """, "use only Conv2d(..., 3, stride=2, padding=1)"),
-        ("downsampling_stack", "keeps the channels constant", """
+         """,
+            "use only Conv2d(..., 3, stride=2, padding=1)",
+        ),
+        (
+            "downsampling_stack",
+            "keeps the channels constant",
+            """
          if n_out >= n_in:
              raise ValueError("n_out must be smaller")
          layers, n, c_in = [], n_in, 3
@@ -111,15 +197,25 @@ class TestChapter02(ChapterChecks):
          if n != n_out:
              raise ValueError("unreachable")
          return nn.Sequential(*layers)
-         """, "every later one doubles them"),
-        ("downsampling_stack", "halves once too often", """
+         """,
+            "every later one doubles them",
+        ),
+        (
+            "downsampling_stack",
+            "halves once too often",
+            """
          layers, n, c_in, c_out = [], n_in, 3, channels
          while n >= n_out:
              layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.ReLU()]
              n, c_in, c_out = (n - 1) // 2 + 1, c_out, 2 * c_out
          return nn.Sequential(*layers)
-         """, "maps an input of shape (2, 3, 224, 224)"),
-        ("downsampling_stack", "returns an empty stack when n_out equals n_in", """
+         """,
+            "maps an input of shape (2, 3, 224, 224)",
+        ),
+        (
+            "downsampling_stack",
+            "returns an empty stack when n_out equals n_in",
+            """
          layers, n, c_in, c_out = [], n_in, 3, channels
          while n > n_out:
              layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.ReLU()]
@@ -127,27 +223,47 @@ class TestChapter02(ChapterChecks):
          if n != n_out:
              raise ValueError("unreachable")
          return nn.Sequential(*layers)
-         """, "downsampling_stack(32, 32) returned a stack, but n_out is not smaller than n_in"),
+         """,
+            "downsampling_stack(32, 32) returned a stack, but n_out is not smaller than n_in",
+        ),
     ]
 
     HIDDEN_ONLY = [
-        ("unread_pixels", "believes a 1x1 kernel reads every pixel", """
+        (
+            "unread_pixels",
+            "believes a 1x1 kernel reads every pixel",
+            """
          if k == 1:
              return 0
          windows = (n + 2 * p - d * (k - 1) - 1) // s + 1
          return max(0, n - 1 - ((windows - 1) * s + d * (k - 1) - p))
-         """, "unread_pixels on a hidden case"),
-        ("same_padding", "forgets the dilation when the stride is above 1", """
+         """,
+            "unread_pixels on a hidden case",
+        ),
+        (
+            "same_padding",
+            "forgets the dilation when the stride is above 1",
+            """
          span = d * (k - 1) + 1 if s == 1 else k
          total = max(0, (-(-n // s) - 1) * s + span - n)
          return total // 2, total - total // 2
-         """, "same_padding on a hidden case"),
-        ("transposed_output_size", "believes a 1x1 transposed convolution keeps the size", """
+         """,
+            "same_padding on a hidden case",
+        ),
+        (
+            "transposed_output_size",
+            "believes a 1x1 transposed convolution keeps the size",
+            """
          if k == 1:
              return n
          return (n - 1) * s - 2 * p + d * (k - 1) + 1 + output_padding
-         """, "transposed_output_size on a hidden case"),
-        ("downsampling_stack", "halves sizes rounding down", """
+         """,
+            "transposed_output_size on a hidden case",
+        ),
+        (
+            "downsampling_stack",
+            "halves sizes rounding down",
+            """
          if n_out >= n_in:
              raise ValueError("n_out must be smaller")
          layers, n, c_in, c_out = [], n_in, 3, channels
@@ -157,12 +273,17 @@ class TestChapter02(ChapterChecks):
          if n != n_out:
              raise ValueError("unreachable")
          return nn.Sequential(*layers)
-         """, "downsampling_stack on a hidden case maps an input"),
+         """,
+            "downsampling_stack on a hidden case maps an input",
+        ),
     ]
 
     # Right answers by other routes than the solution's: (exercise, label, answer).
     CORRECT = [
-        ("downsampling_stack", "reuses one nn.ReLU between the convolutions", """
+        (
+            "downsampling_stack",
+            "reuses one nn.ReLU between the convolutions",
+            """
          if n_out >= n_in:
              raise ValueError("n_out must be smaller than n_in")
          relu = nn.ReLU()
@@ -173,15 +294,23 @@ class TestChapter02(ChapterChecks):
          if n != n_out:
              raise ValueError("n_out cannot be reached")
          return nn.Sequential(*layers)
-         """),
-        ("same_padding", "returns a named tuple", """
+         """,
+        ),
+        (
+            "same_padding",
+            "returns a named tuple",
+            """
          from collections import namedtuple
          import math
          Padding = namedtuple("Padding", "left right")
          total = max(0, (math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n)
          return Padding(total // 2, total - total // 2)
-         """),
-        ("classifier", "reads each layer's settings instead of writing them out", """
+         """,
+        ),
+        (
+            "classifier",
+            "reads each layer's settings instead of writing them out",
+            """
          def pair(v):
              return v if isinstance(v, tuple) else (v, v)
          size = [height, width]
@@ -192,14 +321,21 @@ class TestChapter02(ChapterChecks):
              if isinstance(layer, nn.Conv2d):
                  channels = layer.out_channels
          in_features = channels * size[0] * size[1]
-         """),
-        ("unread_pixels", "computes the remainder of the floor division", """
+         """,
+        ),
+        (
+            "unread_pixels",
+            "computes the remainder of the floor division",
+            """
          remainder = (n + 2 * p - d * (k - 1) - 1) % s
          return max(0, remainder - p)
-         """),
+         """,
+        ),
     ]
 
-    @pytest.mark.parametrize("task,label,answer", CORRECT, ids=[f"{e}-{lbl.replace(' ', '_')}" for e, lbl, _ in CORRECT])
+    @pytest.mark.parametrize(
+        "task,label,answer", CORRECT, ids=[f"{e}-{lbl.replace(' ', '_')}" for e, lbl, _ in CORRECT]
+    )
     def test_other_correct_routes_pass(self, notebook, task: str, label: str, answer: str) -> None:
         cell = with_answer(solution_cells(notebook)[task].source, answer)
         for hidden in (False, True):
@@ -222,3 +358,70 @@ class TestChapter02(ChapterChecks):
         """The statement names n_out >= n_in (issue 10: it was unspecified and the solution raised)."""
         statement = next(c.source for c in notebook.cells if c.cell_type == "markdown" and "Exercise 5" in c.source)
         assert "not smaller than `n_in`" in statement and "ValueError" in statement
+
+
+# ---------------------------------------------------------------- verification agrees with the notebook
+
+
+@pytest.fixture(scope="module")
+def verified_variants() -> dict[str, str | None]:
+    """Every CORRECT, VISIBLE and HIDDEN_ONLY answer judged by grading/02_padding_stride_dilation.py.
+
+    As `python -m course_utils.verify` does: the answer's cell runs in the sandboxed child, the
+    spec's rules (forbidden routes, return kinds) and verdict are applied here. One child for all.
+    Maps ``"<kind>:<exercise>:<label>"`` to None (full marks) or the sentence that scores it 0.
+    """
+    from nbtools import ROOT, load_solution
+
+    from course_utils.grading import notebook as grading_nb
+    from course_utils.grading.sandbox import Limits, run_child
+    from course_utils.grading.spec import load_spec
+
+    spec = load_spec(ROOT, TestChapter02.CHAPTER)
+    source = load_solution(TestChapter02.CHAPTER)
+    cells = solution_cells(source)
+    by_cell = {ex.solutions[-1]: ex for ex in spec.exercises}
+    variants = {f"correct:{e}:{label}": (e, answer) for e, label, answer in TestChapter02.CORRECT}
+    variants.update(
+        {
+            f"wrong:{e}:{label}": (e, answer)
+            for e, label, answer, _ in [*TestChapter02.VISIBLE, *TestChapter02.HIDDEN_ONLY]
+        }
+    )
+    jobs, sources = [], {}
+    for key, (exercise, answer) in variants.items():
+        sources[key] = with_answer(cells[exercise].source, answer)
+        jobs.append({**by_cell[exercise].job(), "test_id": key, "cells": [sources[key]]})
+    setup = grading_nb.setup_sources(source, list(spec.setup_cells or ()))
+    records = run_child(setup, jobs, denied=[str(ROOT / "solutions"), str(ROOT / "grading")], limits=Limits())
+    verdicts: dict[str, str | None] = {}
+    for key, (exercise, _) in variants.items():
+        ex, record = by_cell[exercise], records.get(key, {"status": "error", "error": "no record"})
+        why = ex.rule_violation([sources[key]], record)
+        if why is None:
+            why = ex.verdict(record.get("outputs", [])) if record.get("status") == "ok" else str(record.get("error"))
+        verdicts[key] = why
+    return verdicts
+
+
+@pytest.mark.parametrize(
+    "task,label",
+    [(e, lbl) for e, lbl, _ in TestChapter02.CORRECT],
+    ids=[f"{e}-{lbl.replace(' ', '_')}" for e, lbl, _ in TestChapter02.CORRECT],
+)
+def test_verification_gives_other_correct_routes_full_marks(verified_variants, task: str, label: str) -> None:
+    """Issue 10, defect 6: a downsampling_stack sharing one nn.ReLU, a named tuple... are right in verification too."""
+    assert verified_variants[f"correct:{task}:{label}"] is None, verified_variants[f"correct:{task}:{label}"]
+
+
+WRONG_ANSWERS = [(e, lbl, words) for e, lbl, _, words in [*TestChapter02.VISIBLE, *TestChapter02.HIDDEN_ONLY]]
+
+
+@pytest.mark.parametrize(
+    "task,label,words", WRONG_ANSWERS, ids=[f"{e}-{lbl.replace(' ', '_')}" for e, lbl, _ in WRONG_ANSWERS]
+)
+def test_verification_scores_every_wrong_answer_zero(verified_variants, task: str, label: str, words) -> None:
+    why = verified_variants[f"wrong:{task}:{label}"]
+    assert why, f"verification gives full marks to a {task} that {label}"
+    if FORBIDDEN in (words if isinstance(words, list) else [words]):  # the same sentence as the notebook's check
+        assert FORBIDDEN in why and all(w in why for w in words), why
