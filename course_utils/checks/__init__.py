@@ -26,7 +26,12 @@ from .forbid import NO_CONV, NO_CONV_LAYER, NO_NORM, NO_POOLING, Forbid, recordi
 from .function import call_learner, check_function
 from .inputs import mutation_message
 from .modules import (
-    check_contains, check_layers, check_module, check_output_shape, check_param_count, check_requires_grad,
+    check_contains,
+    check_layers,
+    check_module,
+    check_output_shape,
+    check_param_count,
+    check_requires_grad,
     count_parameters,
 )
 from .returns import kind_of, returns_problem

@@ -77,9 +77,8 @@ def learner_source(fn: Any, limit: int = 20) -> str | None:
     A lambda written in a check cell is not read itself (it names the reference), only what it calls.
     """
     import ast
-    import sys
-
     import functools
+    import sys
 
     while isinstance(fn, functools.partial):
         fn = fn.func

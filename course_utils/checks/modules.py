@@ -41,7 +41,7 @@ def check_module(module: Any, expected_type: type | None = None, name: str = "mo
         fail(f"{name} should be a {expected_type.__name__}, but it is a {type(module).__name__}.", hint)
 
 
-def _leaves(module: "nn.Module") -> list[tuple[str, "nn.Module"]]:
+def _leaves(module: nn.Module) -> list[tuple[str, nn.Module]]:
     """Leaf layers in the order they are listed, a shared module once per place it is used."""
     return [(n or type(m).__name__, m) for n, m in module.named_modules(remove_duplicate=False)
             if next(m.children(), None) is None]
@@ -84,7 +84,7 @@ def check_contains(module: Any, layer_type: type, count: int | None = None, name
         fail(f"{name} contains {len(found)} {layer_type.__name__} layers{where}, expected {want}.", hint)
 
 
-def count_parameters(module: "nn.Module", *, trainable_only: bool = False) -> int:
+def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
     """The number of scalar parameters in ``module`` (shared tensors counted once)."""
     seen: set[int] = set()
     total = 0
@@ -132,7 +132,7 @@ def check_requires_grad(value: Any, expected: bool, name: str = "result", *, hin
 
 def check_output_shape(
     module: Any, input_shape: Sequence[int], expected: Sequence[int], name: str = "model", *, hint: str | None = None
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """Run ``module`` on a zero input of ``input_shape`` and check the output shape.
 
     A layer that raises (a Linear with the wrong ``in_features``, say) is

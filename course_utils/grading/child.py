@@ -16,7 +16,6 @@ reading the gradebook or the instructor's sources fails even by absolute path.
 from __future__ import annotations
 
 import io
-import math
 import numbers
 import os
 import sys
@@ -69,10 +68,10 @@ def _install_guard(denied: list[str]) -> None:
 class _Inert:
     """Stands in for IPython's ``get_ipython()`` and ``display``: every use does nothing."""
 
-    def __getattr__(self, name: str) -> "_Inert":
+    def __getattr__(self, name: str) -> _Inert:
         return self
 
-    def __call__(self, *args: Any, **kwargs: Any) -> "_Inert":
+    def __call__(self, *args: Any, **kwargs: Any) -> _Inert:
         return self
 
 

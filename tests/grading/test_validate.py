@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from gradetools import ROOT, chapter_params, read_notebook, release_path, require_chapter, solution_path
 
 CHAPTERS = chapter_params()
