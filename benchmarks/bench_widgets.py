@@ -69,6 +69,12 @@ def main() -> None:
     add("KernelExplorer 128x128 RGB", "stride", per_update([1, 2, 3] * 6, lambda v: setattr(ke.stride, "value", v)), 30)
     add("KernelExplorer 128x128 RGB", "padding", per_update([0, 1, 2, 3] * 5, lambda v: setattr(ke.padding, "value", v)), 30)
     add("KernelExplorer 128x128 RGB", "channel", per_update(["R", "G", "B"] * 6, lambda v: setattr(ke.channel, "value", v)), 30)
+    add("KernelExplorer 128x128 RGB", "correlation/convolution",
+        per_update(["correlation", "convolution"] * 9, lambda v: setattr(ke.mode, "value", v)), 30)
+    ke.preset.value = "sobel_x"
+    add("KernelExplorer 128x128 RGB", "typed grid entry", per_update([f"{i}/8" for i in range(-8, 9)],
+                                                                      lambda v: setattr(ke.grid_texts[0][0], "value", v)), 30)
+    add("KernelExplorer 128x128 RGB", "grid 3x3 <-> 5x5", per_update(["5x5", "3x3"] * 9, lambda v: setattr(ke.size, "value", v)), 30)
     grey = KernelExplorer(sample_image(size=(128, 128), grey=True), "sobel_x")
     add("KernelExplorer 128x128 grey", "position slider", per_update(list(range(0, 16 * 200, 200)),
                                                                       lambda v: setattr(grey.position, "value", v)), 30)

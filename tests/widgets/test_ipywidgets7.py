@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGET = ROOT / ".cache" / "ipywidgets7"
 PINS = ["ipywidgets==7.7.1", "widgetsnbextension==3.6.*", "jupyterlab_widgets==1.1.*", "ipython_genutils==0.2.0"]
 # the widget behaviour tests; the pure-computation sweeps and kernel/subprocess tests do not depend on ipywidgets
-SELECT = "not many_settings and not random_settings and not resnet18 and not importing and not true_convolution and not known_values"
+SELECT = ("not many_settings and not random_settings and not resnet18 and not importing and not true_convolution "
+          "and not known_values and not chapter_quizzes and not parse_entry")
 
 
 def ensure_ipywidgets7() -> None:
