@@ -298,3 +298,13 @@ def test_predefined_rules_are_exported() -> None:
         assert hasattr(checks, name), name
     assert "convolution" in checks.NO_CONV.aten and "avg_pool2d" in checks.NO_POOLING.aten
     assert "native_batch_norm" in checks.NO_NORM.aten
+
+
+class _Pooler:
+    def pool(self, x):
+        return F.max_pool2d(x, 2)
+
+
+def test_a_bound_method_is_read_through_its_function() -> None:
+    with pytest.raises(CheckFailed, match=r"^`pool` calls `F.max_pool2d`"):
+        check_function(_Pooler().pool, lambda x: F.max_pool2d(x, 2), [(X,)], name="pool", forbid=NO_POOLING)

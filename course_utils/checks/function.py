@@ -80,8 +80,8 @@ def learner_source(fn: Any, limit: int = 20) -> str | None:
     import functools
     import sys
 
-    while isinstance(fn, functools.partial):
-        fn = fn.func
+    while isinstance(fn, functools.partial) or inspect.ismethod(fn):
+        fn = fn.func if isinstance(fn, functools.partial) else fn.__func__
     start = fn if inspect.isfunction(fn) or inspect.isclass(fn) else type(fn)
     module = getattr(start, "__module__", None) or ""
     if module.split(".")[0] in sys.stdlib_module_names or module.split(".")[0] in ("torch", "numpy"):

@@ -119,7 +119,7 @@ def arg_labels(fn: Callable, n_args: int, keys: Sequence[str], arg_names: Sequen
         try:
             params = [p.name for p in inspect.signature(fn).parameters.values()
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        except (TypeError, ValueError):
+        except Exception:  # noqa: BLE001 - any odd callable: fall back on "argument N"
             params = []
         names += params[len(names):n_args]
     names += [f"argument {i + 1}" for i in range(len(names), n_args)]
