@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,10 @@ def test_the_address_is_set_once_with_a_pinned_ref():
     assert ADDRESS.ref.lower() not in colab_links.MOVING_REFS
     assert pyproject["tool"]["course"]["repository"] == ADDRESS.repository
     assert (ROOT / "pyproject.toml").read_text().count(ADDRESS.repository) == 1, "pyproject.toml names the repository twice"
+    version = pyproject["project"]["version"]
+    assert ADDRESS.ref == f"v{version}" or re.fullmatch(r"[0-9a-f]{7,40}", ADDRESS.ref), (
+        f"[tool.course] ref = {ADDRESS.ref!r}: publish version {version} as the tag v{version} (or pin a commit)"
+    )
     config = (ROOT / "jupyter-book" / "_config.yml").read_text()
     assert "github.com" not in config, "jupyter-book/_config.yml names a repository; it comes from pyproject.toml [tool.course]"
     readme = (ROOT / "README.md").read_text()
