@@ -55,8 +55,7 @@ def test_requires_grad_on_tensors_and_modules():
 
 def test_output_shape_and_broken_layers():
     good = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
-    out = checks.check_output_shape(good, (2, 3, 8, 8), (2, 10))
-    assert out.shape == (2, 10)
+    assert checks.check_output_shape(good, (2, 3, 8, 8), (2, 10)) is None  # no check returns a value
     with pytest.raises(CheckFailed, match=r"maps an input of shape \(2, 3, 8, 8\) to \(2, 10\), expected \(2, 5\)"):
         checks.check_output_shape(good, (2, 3, 8, 8), (2, 5))
     broken = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(100, 10))
@@ -93,3 +92,18 @@ def test_one_relu_shared_between_convolutions_counts_at_each_place():
     checks.check_contains(shared, nn.ReLU, count=2)
     with pytest.raises(CheckFailed, match="contains 2 ReLU layers"):
         checks.check_contains(shared, nn.ReLU, count=1)
+
+
+def test_no_check_returns_a_value():
+    """A value ending a check cell is read by nbgrader as partial credit (issue 10, defect 1)."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+    t = torch.zeros(2, 3)
+    calls = [
+        lambda: checks.check_tensor(t), lambda: checks.check_shape(t, (2, 3)), lambda: checks.check_dtype(t, torch.float32),
+        lambda: checks.check_close(t, t), lambda: checks.check_equal((1, 2.0), (1, 2.0)),
+        lambda: checks.check_function(torch.neg, torch.neg, [(t,)], hidden=True),
+        lambda: checks.check_module(model, nn.Sequential), lambda: checks.check_layers(model, [nn.Conv2d, nn.Flatten, nn.Linear]),
+        lambda: checks.check_contains(model, nn.Linear, 1), lambda: checks.check_param_count(model, checks.count_parameters(model)),
+        lambda: checks.check_requires_grad(model, True), lambda: checks.check_output_shape(model, (2, 3, 8, 8), (2, 10)),
+    ]
+    assert [call() for call in calls] == [None] * len(calls)

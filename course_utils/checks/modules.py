@@ -132,11 +132,12 @@ def check_requires_grad(value: Any, expected: bool, name: str = "result", *, hin
 
 def check_output_shape(
     module: Any, input_shape: Sequence[int], expected: Sequence[int], name: str = "model", *, hint: str | None = None
-) -> torch.Tensor:
+) -> None:
     """Run ``module`` on a zero input of ``input_shape`` and check the output shape.
 
     A layer that raises (a Linear with the wrong ``in_features``, say) is
-    reported in one sentence. Returns the output for further checks.
+    reported in one sentence. Returns nothing, like every check (a value ending
+    a check cell would be read by nbgrader as partial credit).
     """
     import torch
 
@@ -148,4 +149,3 @@ def check_output_shape(
         fail(f"{name} should return a tensor, but it returned {describe(out)}.", hint)
     if tuple(out.shape) != tuple(expected):
         fail(f"{name} maps an input of shape {tuple(input_shape)} to {tuple(out.shape)}, expected {tuple(expected)}.", hint)
-    return out
