@@ -24,7 +24,6 @@ PYTEST_ARGS ?=
 AUTOGRADE_ARGS ?=
 export VENV PYTHON
 
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 CHAPTERS := $(if $(CHAPTER),$(CHAPTER),$(notdir $(wildcard solutions/[0-9][0-9]_*)))
 
 .PHONY: env lab lab-instructor student-repo test release autograde collect verify feedback grades bench doctor clean-env book
