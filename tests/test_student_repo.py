@@ -206,6 +206,20 @@ def test_exported_package_imports_without_the_grading_code(export):
     assert int(run.stdout.split()[-1]) > 10
 
 
+def test_exported_package_builds_without_the_grading_code(export, tmp_path):
+    """The export's pyproject.toml builds course_utils (what bootstrap installs), with no grading module in it."""
+    import zipfile
+
+    tree = tmp_path / "tree"
+    shutil.copytree(export, tree)
+    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                          str(tmp_path / "wheels"), str(tree)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    names = zipfile.ZipFile(next((tmp_path / "wheels").glob("course_utils-*.whl"))).namelist()
+    assert "course_utils/__init__.py" in names and "course_utils/checks/__init__.py" in names, names[:10]
+    assert not [n for n in names if n.startswith("course_utils/grading")], "the export's wheel holds the grading code"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
