@@ -370,3 +370,20 @@ def test_named_tuples_compare_element_wise_with_plain_tuples(capsys):
     with pytest.raises(CheckFailed):
         checks.check_equal([Field(3, 2, 0.5)], [(3, 1, 0.5)])
     assert "✓ field_recursion" in capsys.readouterr().out
+
+
+def test_call_learner_applies_the_rules_on_request():
+    x = torch.ones(1, 1, 4, 4)
+
+    def leaky(t):
+        t.mul_(2)
+        return F.max_pool2d(t, 2)
+
+    assert checks.call_learner(leaky, checks.Case((x,)), "pool").shape == (1, 1, 2, 2)  # no rules unless asked
+    with pytest.raises(CheckFailed, match="^`pool` changed its argument `t` in place"):
+        checks.call_learner(leaky, checks.Case((x,)), "pool", mutates=())
+    with pytest.raises(CheckFailed, match="^`pool` calls `F.max_pool2d`"):
+        checks.call_learner(leaky, checks.Case((x,)), "pool", forbid=checks.NO_POOLING)
+    with pytest.raises(CheckFailed, match="^`pool` returned a tensor; the exercise asks for a float"):
+        checks.call_learner(leaky, checks.Case((x,)), "pool", returns=float)
+    assert torch.equal(x, torch.ones(1, 1, 4, 4))

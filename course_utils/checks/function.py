@@ -56,19 +56,54 @@ def _invoke(fn: Callable, args: Sequence[Any], kwargs: dict, case: Case, name: s
 
 
 def call_learner(fn: Callable, case: Case, name: str, arg_names: Sequence[str] | None = None, *,
-                 hidden: bool = False) -> Any:
-    """Call a learner's function on fresh copies of the inputs.
+                 hidden: bool = False, forbid: Forbid | None = None, returns: Any = None,
+                 mutates: Sequence[str] | None = None) -> Any:
+    """Call a learner's function on fresh copies of the inputs and return its result.
 
     An exception from the learner's code is reported as one sentence, "your
     function raised X on input ...", and warnings are recorded instead of printed.
+    For custom checks, the statement's rules are opt-in here with the same sentences
+    as :func:`check_function`: ``forbid`` (source and run rules), ``returns`` (the kind
+    of the result) and ``mutates`` (None: inputs not checked; a tuple of argument names:
+    every other tensor or model argument must come back unchanged).
 
     Example:
-        >>> out = call_learner(conv2d_loops, Case((x, w)), "conv2d_loops")   # x (N, C, H, W), w (C', C, k, k)
+        >>> out = call_learner(gradient_map, Case((model, x)), "gradient_map", mutates=())   # x (1, C, H, W)
     """
     case = as_case(case)
+    if forbid is not None:
+        _source_rule(fn, name, forbid)
+    return _run_case(fn, case, name, arg_names, hidden=hidden, forbid=forbid, returns=returns, mutates=mutates)
+
+
+def _source_rule(fn: Any, label: str, forbid: Forbid) -> None:
+    source = learner_source(fn)
+    why = forbid.source_problem(label, source) if source else None
+    if why:
+        fail(why)
+
+
+def _run_case(fn: Callable, case: Case, label: str, arg_names: Sequence[str] | None, *, hidden: bool,
+              forbid: Forbid | None, returns: Any, mutates: Sequence[str] | None) -> Any:
+    """One call on fresh copies, with the run rule, the inputs rule and the return kind applied."""
     args = [clone_value(a) for a in case.args]
     kwargs = {k: clone_value(v) for k, v in case.kwargs.items()}
-    return _invoke(fn, args, kwargs, case, name, arg_names, hidden)
+    befores: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    if mutates is not None:
+        labels = arg_labels(fn, len(args), list(kwargs), arg_names)
+        values = dict(zip(labels, [*args, *kwargs.values()]))
+        befores = {k: snapshot(v) for k, v in values.items() if k not in mutates}
+    recorder = recording_ops() if forbid is not None and forbid.aten else contextlib.nullcontext(set())
+    with recorder as ops:
+        actual = _invoke(fn, args, kwargs, case, label, arg_names, hidden)
+    if forbid is not None and (why := forbid.ops_problem(label, ops)):
+        fail(why)
+    for arg, what, is_module in mutations(befores, values):
+        fail(mutation_message(label, arg, what, module=is_module))
+    if returns is not None and (why := returns_problem(label, kind_of(actual), returns)):
+        fail(why)
+    return actual
 
 
 def learner_source(fn: Any, limit: int = 20) -> str | None:
@@ -161,26 +196,11 @@ def check_function(
         fail(f"{label} should be a function, but it is {describe(fn)}.")
     cases = [as_case(c) for c in cases]
     if forbid is not None:
-        source = learner_source(fn)
-        why = forbid.source_problem(label, source) if source else None
-        if why:
-            fail(why)
+        _source_rule(fn, label, forbid)
     for number, case in enumerate(cases, start=1):
         expected = reference(*[clone_value(a) for a in case.args], **{k: clone_value(v) for k, v in case.kwargs.items()})
-        args = [clone_value(a) for a in case.args]
-        kwargs = {k: clone_value(v) for k, v in case.kwargs.items()}
-        labels = arg_labels(fn, len(args), list(kwargs), arg_names)
-        values = dict(zip(labels, [*args, *kwargs.values()]))
-        befores = {k: snapshot(v) for k, v in values.items() if k not in mutates}
-        recorder = recording_ops() if forbid is not None and forbid.aten else contextlib.nullcontext(set())
-        with recorder as ops:
-            actual = _invoke(fn, args, kwargs, case, label, arg_names, hidden)
-        if forbid is not None and (why := forbid.ops_problem(label, ops)):
-            fail(why)
-        for arg, what, is_module in mutations(befores, values):
-            fail(mutation_message(label, arg, what, module=is_module))
-        if returns is not None and (why := returns_problem(label, kind_of(actual), returns)):
-            fail(why)
+        actual = _run_case(fn, case, label, arg_names, hidden=hidden, forbid=forbid, returns=returns,
+                           mutates=tuple(mutates))
         which = "a hidden case" if hidden else f"case {number} of {len(cases)}"
         context = f"{label} on {which} ({case.describe(arg_names)})"
         try:

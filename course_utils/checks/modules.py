@@ -21,7 +21,6 @@ __all__ = ["check_contains", "check_layers", "check_module", "check_output_shape
            "check_requires_grad", "count_parameters"]
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
 
