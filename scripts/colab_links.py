@@ -31,14 +31,17 @@ import argparse
 import json
 import re
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 # [![Open in Colab](<badge image>)](https://colab.research.google.com/github/...)
-BADGE_RE = re.compile(r"(\[!\[Open in Colab\]\(" + re.escape(BADGE_IMAGE) + r"\)\]\()(https://colab\.research\.google\.com/[^)\s]*)(\))")
+BADGE_RE = re.compile(
+    r"(\[!\[Open in Colab\]\(" + re.escape(BADGE_IMAGE) + r"\)\]\()(https://colab\.research\.google\.com/[^)\s]*)(\))"
+)
 # "course_utils @ git+https://host/owner/name[@ref]" inside the setup cell's %pip install
 INSTALL_RE = re.compile(r"(course_utils\s*@\s*)(git\+[^\"'\s]+)")
 GITHUB_RE = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
@@ -81,7 +84,9 @@ def course_address(pyproject: Path = ROOT / "pyproject.toml") -> CourseAddress:
     section = data.get("tool", {}).get("course", {})
     repository, ref = section.get("repository"), section.get("ref")
     if not repository or not ref:
-        raise LinkError(f"{pyproject} needs [tool.course] with `repository` and `ref` (the tag learners get, e.g. \"v0.1.0\").")
+        raise LinkError(
+            f'{pyproject} needs [tool.course] with `repository` and `ref` (the tag learners get, e.g. "v0.1.0").'
+        )
     if not GITHUB_RE.match(repository):
         raise LinkError(
             f"[tool.course] repository = {repository!r} is not a https://github.com/OWNER/NAME address; "
@@ -89,7 +94,7 @@ def course_address(pyproject: Path = ROOT / "pyproject.toml") -> CourseAddress:
         )
     if ref.lower() in MOVING_REFS or not re.fullmatch(r"[A-Za-z0-9_.\-/]+", ref):
         raise LinkError(
-            f"[tool.course] ref = {ref!r} is not a tag or commit; set it to the tag you publish (e.g. \"v0.1.0\"), "
+            f'[tool.course] ref = {ref!r} is not a tag or commit; set it to the tag you publish (e.g. "v0.1.0"), '
             "so Colab learners get the helpers their notebook was written for."
         )
     return CourseAddress(repository.rstrip("/").removesuffix(".git"), ref)
@@ -152,10 +157,23 @@ def _dump(nb: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the course folder to rewrite (default: the current folder)")
-    parser.add_argument("--config", type=Path, default=ROOT / "pyproject.toml", help="the pyproject.toml with [tool.course] (default: this repository's)")
-    parser.add_argument("--chapter", action="append", help="only this chapter (repeatable); default: every chapter and the book's notebooks")
-    parser.add_argument("--check", action="store_true", help="change nothing; list disagreements and exit 1 if there are any")
+    parser.add_argument(
+        "--root", type=Path, default=Path.cwd(), help="the course folder to rewrite (default: the current folder)"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=ROOT / "pyproject.toml",
+        help="the pyproject.toml with [tool.course] (default: this repository's)",
+    )
+    parser.add_argument(
+        "--chapter",
+        action="append",
+        help="only this chapter (repeatable); default: every chapter and the book's notebooks",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="change nothing; list disagreements and exit 1 if there are any"
+    )
     args = parser.parse_args(argv)
     try:
         address = course_address(args.config)
@@ -177,11 +195,17 @@ def main(argv: list[str] | None = None) -> int:
         for line in disagreements:
             print(line)
         if disagreements:
-            print(f"colab_links: {len(disagreements)} link(s) disagree with [tool.course] in {args.config}; "
-                  "run `python scripts/colab_links.py` (make release does) to rewrite them.", file=sys.stderr)
+            print(
+                f"colab_links: {len(disagreements)} link(s) disagree with [tool.course] in {args.config}; "
+                "run `python scripts/colab_links.py` (make release does) to rewrite them.",
+                file=sys.stderr,
+            )
         return 1 if disagreements else 0
     where = f"{address.repository} @ {address.ref}"
-    print(f"==> Colab links: {len(changed)} of {len(targets)} notebook(s) rewritten for {where}" + (f": {', '.join(changed)}" if changed else ""))
+    print(
+        f"==> Colab links: {len(changed)} of {len(targets)} notebook(s) rewritten for {where}"
+        + (f": {', '.join(changed)}" if changed else "")
+    )
     return 0
 
 

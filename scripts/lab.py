@@ -72,10 +72,7 @@ def _digest(path: Path) -> str:
 
 
 def _release_files(release: Path) -> list[Path]:
-    return sorted(
-        p for p in release.rglob("*")
-        if p.is_file() and not SKIP & set(p.relative_to(release).parts)
-    )
+    return sorted(p for p in release.rglob("*") if p.is_file() and not SKIP & set(p.relative_to(release).parts))
 
 
 def sync_learner_copy(release: Path, work: Path) -> CopyReport:
@@ -127,10 +124,15 @@ def lab_environment(instructor: bool, base: dict[str, str] | None = None) -> dic
 
 def lab_command(root_dir: Path, extra: list[str]) -> list[str]:
     """``python -m jupyterlab`` on ``root_dir`` with the default kernel python3 and ``extra`` options."""
-    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root_dir}",
-               "--MappingKernelManager.default_kernel_name=python3",
-               "--LabApp.news_url=None",  # no "get notified about Jupyter news?" pop-up over the chapter
-               *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={root_dir}",
+        "--MappingKernelManager.default_kernel_name=python3",
+        "--LabApp.news_url=None",  # no "get notified about Jupyter news?" pop-up over the chapter
+        *extra,
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         command.append("--allow-root")
     return command
@@ -138,14 +140,20 @@ def lab_command(root_dir: Path, extra: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--work", type=Path, default=Path("my-notebooks"),
-                        help="the learner's own copy of notebooks/ (default: my-notebooks)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("my-notebooks"),
+        help="the learner's own copy of notebooks/ (default: my-notebooks)",
+    )
     parser.add_argument("--instructor", action="store_true", help="the course root with every nbgrader tool")
     parser.add_argument("--copy-only", action="store_true", help="make or complete the learner's copy, start nothing")
     args, extra = parser.parse_known_args(argv)
     if args.instructor:
         root_dir = ROOT
-        print(f"==> JupyterLab for instructors on {ROOT} (nbgrader's Formgrader and Create Assignment are in the menus)")
+        print(
+            f"==> JupyterLab for instructors on {ROOT} (nbgrader's Formgrader and Create Assignment are in the menus)"
+        )
     else:
         root_dir = args.work.resolve()
         report = sync_learner_copy(RELEASE, root_dir)
@@ -154,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"==> copied into {shown}/: {', '.join(report.copied)}")
         print(f"==> your notebooks are in {shown}/ (yours: git ignores it, `make lab` never overwrites it)")
         for rel in report.outdated:
-            print(f"    note: notebooks/{rel} has changed since your copy was made; your copy is kept. "
-                  f"To take the new version, rename {shown}/{rel} and run make lab again.")
+            print(
+                f"    note: notebooks/{rel} has changed since your copy was made; your copy is kept. "
+                f"To take the new version, rename {shown}/{rel} and run make lab again."
+            )
         if args.copy_only:
             return 0
     command = lab_command(root_dir, extra)

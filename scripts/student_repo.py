@@ -35,7 +35,14 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKER = ".course-student-repo"
 # README.md is cut here: what follows is for instructors and maintainers.
 README_CUT = "<!-- student-repo: the learner's README ends here -->"
-FILES = ("pyproject.toml", "requirements/lock.txt", "environment.yml", "scripts/bootstrap.sh", "scripts/lab.py", "LICENSE")
+FILES = (
+    "pyproject.toml",
+    "requirements/lock.txt",
+    "environment.yml",
+    "scripts/bootstrap.sh",
+    "scripts/lab.py",
+    "LICENSE",
+)
 FOLDERS = ("lab-config",)
 # instructor-only parts of the package: the grading code and its `python -m course_utils.verify` entry point
 PACKAGE_EXCLUDE = ("grading", "verify.py")
@@ -98,7 +105,9 @@ def learner_makefile(text: str) -> str:
         i += 1
     missing = [n for n in (*MAKE_VARIABLES, *MAKE_TARGETS) if n not in found]
     if missing:
-        raise ExportError(f"the course's Makefile has no {', '.join(missing)}; update MAKE_VARIABLES / MAKE_TARGETS in {Path(__file__).name}.")
+        raise ExportError(
+            f"the course's Makefile has no {', '.join(missing)}; update MAKE_VARIABLES / MAKE_TARGETS in {Path(__file__).name}."
+        )
     header = [
         "# The course's commands for learners (made by `make student-repo` from the course's Makefile).",
         "#   make lab        JupyterLab on your own copy of the notebooks, my-notebooks/ (first time: sets up .venv)",
@@ -112,15 +121,24 @@ def learner_makefile(text: str) -> str:
 def _check_destination(dest: Path) -> None:
     if dest.resolve() == ROOT or ROOT in dest.resolve().parents:
         raise ExportError(f"DEST={dest} lies inside the course repository; export to a folder outside it.")
-    if dest.exists() and (not dest.is_dir() or (any(p.name != ".git" for p in dest.iterdir()) and not (dest / MARKER).is_file())):
-        raise ExportError(f"DEST={dest} is not empty and is not an earlier export (no {MARKER}); choose an empty folder.")
+    if dest.exists() and (
+        not dest.is_dir() or (any(p.name != ".git" for p in dest.iterdir()) and not (dest / MARKER).is_file())
+    ):
+        raise ExportError(
+            f"DEST={dest} is not empty and is not an earlier export (no {MARKER}); choose an empty folder."
+        )
 
 
 def _course_files(root: Path) -> set[str] | None:
     """The files git tracks or would track in ``root`` (ignored ones left out), or None outside a git checkout."""
     try:
-        out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                             cwd=root, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     return {name for name in out.stdout.split("\0") if name}
@@ -141,7 +159,9 @@ def _copy_tree(src: Path, dst: Path, root: Path, allowed: set[str] | None, exclu
 def export(dest: Path, root: Path = ROOT) -> list[str]:
     """Write the learner's copy of the course at ``root`` into ``dest``; return the paths written (relative)."""
     _check_destination(dest)
-    chapters = sorted(p.parent.name for p in root.glob("notebooks/[0-9][0-9]_*/[0-9][0-9]_*.ipynb") if p.stem == p.parent.name)
+    chapters = sorted(
+        p.parent.name for p in root.glob("notebooks/[0-9][0-9]_*/[0-9][0-9]_*.ipynb") if p.stem == p.parent.name
+    )
     if not chapters:
         raise ExportError("notebooks/ holds no chapter; run make release first.")
     if dest.exists():  # an earlier export: start again, keeping its git history
@@ -163,8 +183,12 @@ def export(dest: Path, root: Path = ROOT) -> list[str]:
     (dest / "README.md").write_text(learner_readme((root / "README.md").read_text()))
     (dest / "Makefile").write_text(learner_makefile((root / "Makefile").read_text()))
     (dest / ".gitignore").write_text(GITIGNORE)
-    (dest / MARKER).write_text("Made by `make student-repo` from the course repository; the next export replaces everything here but .git.\n")
-    return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file() and ".git" not in p.relative_to(dest).parts)
+    (dest / MARKER).write_text(
+        "Made by `make student-repo` from the course repository; the next export replaces everything here but .git.\n"
+    )
+    return sorted(
+        str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file() and ".git" not in p.relative_to(dest).parts
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     except ExportError as exc:
         print(f"make student-repo: {exc}", file=sys.stderr)
         return 1
-    print(f"==> learner's copy of the course in {args.dest}: {len(written)} files "
-          f"(notebooks/, course_utils/ without grading, README, Makefile, environment); no solutions, specs or hidden tests")
+    print(
+        f"==> learner's copy of the course in {args.dest}: {len(written)} files "
+        f"(notebooks/, course_utils/ without grading, README, Makefile, environment); no solutions, specs or hidden tests"
+    )
     return 0
 
 

@@ -77,8 +77,10 @@ def test_learner_copy_is_ignored_by_git():
 
 
 def _resolve_python3(env: dict[str, str]) -> str:
-    code = ("from jupyter_client.kernelspec import KernelSpecManager;"
-            "print(KernelSpecManager().get_kernel_spec('python3').resource_dir)")
+    code = (
+        "from jupyter_client.kernelspec import KernelSpecManager;"
+        "print(KernelSpecManager().get_kernel_spec('python3').resource_dir)"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
@@ -88,9 +90,15 @@ def test_python3_is_the_course_environment_even_with_a_user_kernel_of_that_name(
     """A learner who once ran `ipykernel install --user` elsewhere still gets the course's Python in make lab."""
     user_kernel = tmp_path / "data" / "kernels" / "python3"
     user_kernel.mkdir(parents=True)
-    (user_kernel / "kernel.json").write_text(json.dumps(
-        {"argv": ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-         "display_name": "Python 3 (system)", "language": "python"}))
+    (user_kernel / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (system)",
+                "language": "python",
+            }
+        )
+    )
     base = dict(os.environ, JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_PREFER_ENV_PATH="0")
     # without the lab's settings the user's kernel wins: the situation the lab has to handle
     assert Path(_resolve_python3(base)) == user_kernel
@@ -105,7 +113,9 @@ def test_every_notebook_asks_for_the_kernel_the_lab_provides():
     for folder in ("notebooks", "solutions"):
         for path in sorted((ROOT / folder).glob("[0-9][0-9]_*/[0-9][0-9]_*.ipynb")):
             name = json.loads(path.read_text())["metadata"]["kernelspec"]["name"]
-            assert name == "python3", f"{path.relative_to(ROOT)} asks for the kernel {name!r}; make lab provides python3"
+            assert name == "python3", (
+                f"{path.relative_to(ROOT)} asks for the kernel {name!r}; make lab provides python3"
+            )
 
 
 def test_learner_lab_hides_instructor_tools_and_instructor_lab_does_not():
@@ -119,9 +129,17 @@ def test_learner_lab_hides_instructor_tools_and_instructor_lab_does_not():
     assert server.get("nbgrader.server_extensions.validate_assignment") is True  # learners keep Validate
     page = json.loads((config / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
     assert {name for name, off in page.items() if off} == set(lab_script.INSTRUCTOR_LAB_PLUGINS)
-    installed = {p.name for p in (Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "@jupyter" / "nbgrader" / "static").glob("*.js")}
+    installed = {
+        p.name
+        for p in (Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "@jupyter" / "nbgrader" / "static").glob(
+            "*.js"
+        )
+    }
     assert installed, "nbgrader's JupyterLab extension is not installed in this environment"
-    source = "".join((Path(sys.prefix) / "share/jupyter/labextensions/@jupyter/nbgrader/static" / n).read_text(errors="replace") for n in installed)
+    source = "".join(
+        (Path(sys.prefix) / "share/jupyter/labextensions/@jupyter/nbgrader/static" / n).read_text(errors="replace")
+        for n in installed
+    )
     for plugin in lab_script.INSTRUCTOR_LAB_PLUGINS:  # the ids still exist in the installed nbgrader
         assert f'"{plugin}"' in source, f"nbgrader's lab extension has no plugin {plugin}; update lab-config/learner"
 
@@ -152,13 +170,24 @@ def _start(target: str, tmp_path: Path, *variables: str) -> tuple[subprocess.Pop
     """Run `make <target>` serving on a free port; return (process, base url, token, log file)."""
     port, token = _free_port(), "course-test-token"
     args = f"--no-browser --port={port} --ServerApp.ip=127.0.0.1 --IdentityProvider.token={token} --ServerApp.port_retries=0"
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-               JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"))
+    env = dict(
+        os.environ,
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
+    )
     env.pop("JUPYTER_CONFIG_PATH", None)
     log = tmp_path / f"{target}.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(["make", "--no-print-directory", target, f"LAB_ARGS={args}", *variables],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            ["make", "--no-print-directory", target, f"LAB_ARGS={args}", *variables],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -168,14 +197,16 @@ def _start(target: str, tmp_path: Path, *variables: str) -> tuple[subprocess.Pop
         except OSError:
             time.sleep(0.5)
     _stop(proc)
-    raise AssertionError(f"make {target} did not answer on /api/status (exit code {proc.poll()}):\n{log.read_text()[-4000:]}")
+    raise AssertionError(
+        f"make {target} did not answer on /api/status (exit code {proc.poll()}):\n{log.read_text()[-4000:]}"
+    )
 
 
 def _disabled_plugins(base: str, token: str) -> set[str]:
     with urllib.request.urlopen(f"{base}/lab?token={token}", timeout=10) as response:
         html = response.read().decode()
     start = html.index('id="jupyter-config-data"')
-    data = json.loads(html[html.index(">", start) + 1: html.index("</script>", start)])
+    data = json.loads(html[html.index(">", start) + 1 : html.index("</script>", start)])
     disabled = data.get("disabledExtensions", [])
     return set(disabled if isinstance(disabled, list) else [k for k, v in disabled.items() if v])
 
@@ -223,7 +254,9 @@ def _open_chapter_in_chromium(url: str) -> None:
         pytest.fail("Playwright is not installed; run scripts/ensure_browser.sh (make test does).")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--disable-gpu", "--disable-dev-shm-usage"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--disable-gpu", "--disable-dev-shm-usage"]
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         try:
             page.goto(url, timeout=60_000)
@@ -250,7 +283,9 @@ def test_make_lab_instructor_has_every_nbgrader_tool(tmp_path):
         assert not set(lab_script.INSTRUCTOR_LAB_PLUGINS) & _disabled_plugins(base, token)
         text = log.read_text()
         for extension in lab_script.INSTRUCTOR_SERVER_EXTENSIONS:
-            assert f"{extension} | extension was successfully loaded" in text, f"{extension} is not loaded:\n{text[-3000:]}"
+            assert f"{extension} | extension was successfully loaded" in text, (
+                f"{extension} is not loaded:\n{text[-3000:]}"
+            )
     finally:
         _stop(proc)
 
@@ -275,6 +310,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def test_bootstrap_python_range_agrees_with_pyproject():
     """bootstrap.sh accepts exactly the Pythons the lock installs on, and pyproject admits and lists them."""
     import re
+
     import tomllib
 
     script = (ROOT / "scripts" / "bootstrap.sh").read_text()
@@ -286,14 +322,22 @@ def test_bootstrap_python_range_agrees_with_pyproject():
     lower = re.search(r">=\s*3\.(\d+)", project["requires-python"]).group(1)
     upper = re.search(r"<\s*3\.(\d+)", project["requires-python"]).group(1)
     assert int(lower) <= int(low) and int(upper) == int(high) + 1, project["requires-python"]
-    classifiers = {c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if c.startswith("Programming Language :: Python :: 3.")}
+    classifiers = {
+        c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if c.startswith("Programming Language :: Python :: 3.")
+    }
     assert set(accepted) <= classifiers, (accepted, classifiers)
     readme = (ROOT / "README.md").read_text()
     assert f"Python {', '.join(accepted[:-1])} or {accepted[-1]}" in readme
 
 
 def test_bootstrap_refuses_a_missing_python_in_one_sentence(tmp_path):
-    run = subprocess.run(["bash", str(ROOT / "scripts" / "bootstrap.sh")], cwd=tmp_path, capture_output=True, text=True,
-                         env=dict(os.environ, PYTHON=str(tmp_path / "no-python"), VENV=str(tmp_path / "venv")), timeout=30)
+    run = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "bootstrap.sh")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHON=str(tmp_path / "no-python"), VENV=str(tmp_path / "venv")),
+        timeout=30,
+    )
     assert run.returncode == 1 and "was not found; install Python 3.11, 3.12 or 3.13" in run.stderr, run.stderr
     assert not (tmp_path / "venv").exists()

@@ -15,10 +15,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -33,22 +33,29 @@ def test_the_address_is_set_once_with_a_pinned_ref():
     assert ADDRESS.repository.startswith("https://github.com/")
     assert ADDRESS.ref.lower() not in colab_links.MOVING_REFS
     assert pyproject["tool"]["course"]["repository"] == ADDRESS.repository
-    assert (ROOT / "pyproject.toml").read_text().count(ADDRESS.repository) == 1, "pyproject.toml names the repository twice"
+    assert (ROOT / "pyproject.toml").read_text().count(ADDRESS.repository) == 1, (
+        "pyproject.toml names the repository twice"
+    )
     version = pyproject["project"]["version"]
     assert ADDRESS.ref == f"v{version}" or re.fullmatch(r"[0-9a-f]{7,40}", ADDRESS.ref), (
         f"[tool.course] ref = {ADDRESS.ref!r}: publish version {version} as the tag v{version} (or pin a commit)"
     )
     config = (ROOT / "jupyter-book" / "_config.yml").read_text()
-    assert "github.com" not in config, "jupyter-book/_config.yml names a repository; it comes from pyproject.toml [tool.course]"
+    assert "github.com" not in config, (
+        "jupyter-book/_config.yml names a repository; it comes from pyproject.toml [tool.course]"
+    )
     readme = (ROOT / "README.md").read_text()
     assert "[tool.course]" in readme and "_config.yml" not in readme, "the README must say where the address is set"
 
 
-@pytest.mark.parametrize("bad, words", [
-    ({"repository": "https://github.com/a/b", "ref": "main"}, "not a tag or commit"),
-    ({"repository": "https://gitlab.com/a/b", "ref": "v1"}, "github.com/OWNER/NAME"),
-    ({"repository": "https://github.com/a/b"}, "needs [tool.course]"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"repository": "https://github.com/a/b", "ref": "main"}, "not a tag or commit"),
+        ({"repository": "https://gitlab.com/a/b", "ref": "v1"}, "github.com/OWNER/NAME"),
+        ({"repository": "https://github.com/a/b"}, "needs [tool.course]"),
+    ],
+)
 def test_a_moving_ref_or_a_non_github_address_is_refused_in_one_sentence(tmp_path, bad, words):
     lines = [f'{k} = "{v}"' for k, v in bad.items()]
     (tmp_path / "pyproject.toml").write_text("[tool.course]\n" + "\n".join(lines) + "\n")
@@ -64,24 +71,35 @@ def test_every_chapter_has_one_badge_and_one_colab_install():
     found = _notebooks()
     assert any(p.parts[-3] == "solutions" for p, _ in found) and any(p.parts[-3] == "notebooks" for p, _ in found)
     for path, _ in found:
-        text = "".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+        text = "".join(
+            c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+            for c in json.loads(path.read_text())["cells"]
+        )
         installs = len(colab_links.INSTALL_RE.findall(text))
-        assert installs == 1, f"{path.relative_to(ROOT)} has {installs} Colab install lines (course_utils @ git+...), expected one"
+        assert installs == 1, (
+            f"{path.relative_to(ROOT)} has {installs} Colab install lines (course_utils @ git+...), expected one"
+        )
         if path.parts[-3] in ("solutions", "notebooks"):
             badges = len(colab_links.BADGE_RE.findall(text))
             assert badges == 1, f"{path.relative_to(ROOT)} has {badges} Open in Colab badges, expected one"
 
 
-@pytest.mark.parametrize("path, in_repo", _notebooks(), ids=lambda v: str(v.relative_to(ROOT)) if isinstance(v, Path) else "")
+@pytest.mark.parametrize(
+    "path, in_repo", _notebooks(), ids=lambda v: str(v.relative_to(ROOT)) if isinstance(v, Path) else ""
+)
 def test_every_badge_and_install_line_agrees_with_pyproject(path, in_repo):
     problems = colab_links.link_problems(json.loads(path.read_text()), in_repo, ADDRESS)
-    assert not problems, "\n  ".join([f"{path.relative_to(ROOT)} disagrees with [tool.course] in pyproject.toml:", *problems, FIX])
+    assert not problems, "\n  ".join(
+        [f"{path.relative_to(ROOT)} disagrees with [tool.course] in pyproject.toml:", *problems, FIX]
+    )
 
 
 def _course_copy(tmp_path: Path) -> Path:
     course = tmp_path / "course"
     for folder in ("solutions", "notebooks"):
-        shutil.copytree(ROOT / folder, course / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        shutil.copytree(
+            ROOT / folder, course / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+        )
     (course / "jupyter-book").mkdir()
     shutil.copy2(ROOT / "jupyter-book" / "widget_gallery.ipynb", course / "jupyter-book")
     return course
@@ -120,7 +138,9 @@ def test_the_script_rewrites_the_links_and_nothing_else(tmp_path):
             diff = [(x, y) for x, y in zip(new_lines, old_lines) if x != y]
             assert all("someone/elsewhere" in y and ADDRESS.owner_and_name in x for x, y in diff), diff
         assert after["metadata"] == old["metadata"]
-    assert subprocess.run(script, capture_output=True, text=True).stdout.startswith("==> Colab links: 0 of"), "a second run changed files"
+    assert subprocess.run(script, capture_output=True, text=True).stdout.startswith("==> Colab links: 0 of"), (
+        "a second run changed files"
+    )
 
 
 def test_the_book_takes_the_same_address():
@@ -146,5 +166,7 @@ def test_make_release_writes_the_links(tmp_path):
     run = gradetools.run_make(course, "release", f"CHAPTER={chapter}")
     assert run.returncode == 0, run.explain()
     for path in (source, gradetools.release_path(chapter, course)):
-        problems = colab_links.link_problems(json.loads(path.read_text()), f"notebooks/{chapter}/{chapter}.ipynb", ADDRESS)
+        problems = colab_links.link_problems(
+            json.loads(path.read_text()), f"notebooks/{chapter}/{chapter}.ipynb", ADDRESS
+        )
         assert not problems, problems

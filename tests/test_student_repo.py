@@ -30,14 +30,21 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import student_repo  # noqa: E402  (scripts/student_repo.py)
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-CHAPTERS = sorted(p.parent.name for p in ROOT.glob("solutions/[0-9][0-9]_*/[0-9][0-9]_*.ipynb") if p.stem == p.parent.name)
+CHAPTERS = sorted(
+    p.parent.name for p in ROOT.glob("solutions/[0-9][0-9]_*/[0-9][0-9]_*.ipynb") if p.stem == p.parent.name
+)
 
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("student") / "cnn-course-student"
-    run = subprocess.run(["make", "--no-print-directory", "student-repo", f"DEST={dest}"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        ["make", "--no-print-directory", "student-repo", f"DEST={dest}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     return dest
 
@@ -81,8 +88,10 @@ def secrets(root: Path = ROOT) -> list[tuple[str, set[str]]]:
     for chapter in CHAPTERS:
         for cell in _cells(root / "solutions" / chapter / f"{chapter}.ipynb"):
             name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "?")
-            for begin, end, what in (("BEGIN SOLUTION", "END SOLUTION", "the solution"),
-                                     ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "the hidden tests")):
+            for begin, end, what in (
+                ("BEGIN SOLUTION", "END SOLUTION", "the solution"),
+                ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "the hidden tests"),
+            ):
                 inside, outside = _block_lines(_source(cell), begin, end)
                 lines = {line for line in inside - outside - public if len(line) >= 12}
                 if lines:
@@ -91,7 +100,12 @@ def secrets(root: Path = ROOT) -> list[tuple[str, set[str]]]:
     for spec in sorted(root.glob("grading/*.py")):
         for raw in spec.read_text().splitlines():
             line = raw.strip()
-            if len(line) >= 30 and not line.startswith(("#", "import ", "from ", '"""')) and line not in package and line not in public:
+            if (
+                len(line) >= 30
+                and not line.startswith(("#", "import ", "from ", '"""'))
+                and line not in package
+                and line not in public
+            ):
                 found.append((f"{spec.relative_to(root)}", {line}))
     return found
 
@@ -113,7 +127,9 @@ def leaks(tree: Path, secret: list[tuple[str, set[str]]]) -> list[str]:
         for where, block in secret:
             shown = block & lines
             if shown and 2 * len(shown) >= len(block):
-                problems.append(f"{path.relative_to(tree)} shows {len(shown)} of {len(block)} lines of {where}: {sorted(shown)[:3]}")
+                problems.append(
+                    f"{path.relative_to(tree)} shows {len(shown)} of {len(block)} lines of {where}: {sorted(shown)[:3]}"
+                )
     return problems
 
 
@@ -121,21 +137,45 @@ def leaks(tree: Path, secret: list[tuple[str, set[str]]]) -> list[str]:
 
 
 def test_export_has_what_a_learner_needs_and_nothing_for_instructors(export):
-    for name in ("README.md", "Makefile", "pyproject.toml", "requirements/lock.txt", "environment.yml",
-                 "scripts/bootstrap.sh", "scripts/lab.py", "lab-config/learner/jupyter_server_config.json",
-                 "course_utils/__init__.py", ".gitignore"):
+    for name in (
+        "README.md",
+        "Makefile",
+        "pyproject.toml",
+        "requirements/lock.txt",
+        "environment.yml",
+        "scripts/bootstrap.sh",
+        "scripts/lab.py",
+        "lab-config/learner/jupyter_server_config.json",
+        "course_utils/__init__.py",
+        ".gitignore",
+    ):
         assert (export / name).is_file(), f"the export lacks {name}"
     for chapter in CHAPTERS:
         assert (export / "notebooks" / chapter / f"{chapter}.ipynb").is_file(), f"the export lacks chapter {chapter}"
-    for name in ("solutions", "grading", "tests", "nbgrader_config.py", "gradebook.db", "course_utils/grading",
-                 "course_utils/verify.py", "submitted", "autograded", "feedback", "jupyter-book", "benchmarks", ".ci"):
+    for name in (
+        "solutions",
+        "grading",
+        "tests",
+        "nbgrader_config.py",
+        "gradebook.db",
+        "course_utils/grading",
+        "course_utils/verify.py",
+        "submitted",
+        "autograded",
+        "feedback",
+        "jupyter-book",
+        "benchmarks",
+        ".ci",
+    ):
         assert not (export / name).exists(), f"the export contains {name}"
     assert "my-notebooks/" in (export / ".gitignore").read_text()
 
 
 def test_no_solution_hidden_test_or_spec_appears_anywhere_in_the_export(export):
     secret = secrets()
-    assert sum(where.startswith("the solution") for where, _ in secret) >= len(CHAPTERS), "too few solution blocks found"
+    assert sum(where.startswith("the solution") for where, _ in secret) >= len(CHAPTERS), (
+        "too few solution blocks found"
+    )
     assert any(where.startswith("the hidden tests") for where, _ in secret), "no hidden-test block found"
     problems = leaks(export, secret)
     assert not problems, "\n  ".join(["the learner's copy gives away:", *problems[:20]])
@@ -166,7 +206,9 @@ def test_readme_is_the_learners_part_and_links_only_to_files_in_the_export(expor
     for target in targets:
         if re.match(r"^(https?:|mailto:|#)", target):
             continue
-        assert (export / target.split("#")[0]).exists(), f"the export's README links to {target}, which the export lacks"
+        assert (export / target.split("#")[0]).exists(), (
+            f"the export's README links to {target}, which the export lacks"
+        )
     full = (ROOT / "README.md").read_text()
     assert "instructors.md" in full and "instructors.md" not in readme
 
@@ -200,8 +242,14 @@ def test_exported_package_imports_without_the_grading_code(export):
         "print(len(names))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, "-c", code], cwd=export, env=dict(env, MPLBACKEND="Agg"),
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=export,
+        env=dict(env, MPLBACKEND="Agg"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, f"the exported course_utils does not import on its own:\n{run.stderr[-3000:]}"
     assert int(run.stdout.split()[-1]) > 10
 
@@ -212,8 +260,23 @@ def test_exported_package_builds_without_the_grading_code(export, tmp_path):
 
     tree = tmp_path / "tree"
     shutil.copytree(export, tree)
-    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                          str(tmp_path / "wheels"), str(tree)], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "wheels"),
+            str(tree),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     names = zipfile.ZipFile(next((tmp_path / "wheels").glob("course_utils-*.whl"))).namelist()
     assert "course_utils/__init__.py" in names and "course_utils/checks/__init__.py" in names, names[:10]
@@ -239,9 +302,22 @@ def test_make_lab_works_in_the_export(export, tmp_path):
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
     log = tmp_path / "lab.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(["make", "--no-print-directory", "lab", f"VENV={sys.prefix}", f"STAMP={stamp}",
-                                 f"MY_NOTEBOOKS={work}", f"LAB_ARGS={args}"],
-                                cwd=export, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                "make",
+                "--no-print-directory",
+                "lab",
+                f"VENV={sys.prefix}",
+                f"STAMP={stamp}",
+                f"MY_NOTEBOOKS={work}",
+                f"LAB_ARGS={args}",
+            ],
+            cwd=export,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline, listed = time.monotonic() + 120, None
