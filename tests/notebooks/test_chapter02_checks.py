@@ -163,6 +163,22 @@ class TestChapter02(ChapterChecks):
         ),
         (
             "classifier",
+            "drops the dilation from features()",
+            """
+         def features():
+             return nn.Sequential(
+                 nn.Conv2d(3, 12, kernel_size=(5, 3)), nn.ReLU(), nn.MaxPool2d(2),
+                 nn.Conv2d(12, 24, 3, stride=2, padding=1), nn.ReLU(),
+                 nn.Conv2d(24, 48, 3), nn.ReLU(),
+             )
+         h = ((height - 4) // 2 + 1) // 2 - 2
+         w = ((width - 2) // 2 + 1) // 2 - 2
+         in_features = 48 * h * w
+         """,
+            ["layer 6 is Conv2d(24, 48, kernel_size=(3, 3), stride=(1, 1))", "keep the feature layers"],
+        ),
+        (
+            "classifier",
             "asks trace_shapes",
             """
          table = trace_shapes(features(), (1, 3, height, width))
