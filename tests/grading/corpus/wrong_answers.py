@@ -86,48 +86,56 @@ def classifier(height, width):
 ''',
     },
     "03_pooling": {
-        "max_pool2d": '''def max_pool2d(x, kernel_size, stride=None, padding=0):
-    stride = kernel_size if stride is None else stride
-    x = F.pad(x.float(), (padding,) * 4, value=float("-inf"))  # float64 inputs come back as float32
-    return x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride).amax(dim=(-2, -1))
+        "max_pool2d": '''def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode)  # the route the statement forbids
 ''',
         "avg_pool2d": '''def avg_pool2d(x, kernel_size, stride=None, padding=0):
     stride = kernel_size if stride is None else stride
-    x = F.pad(x.float(), (padding,) * 4)  # float64 inputs come back as float32
-    return x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride).mean(dim=(-2, -1))
+    x.mul_(1 / kernel_size ** 2)  # scales the caller's tensor in place
+    x = F.pad(x, (padding,) * 4)
+    return x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride).sum(dim=(-2, -1))
 ''',
         "global_avg_pool": '''def global_avg_pool(x):
-    return x.sum(dim=(2, 3)) / x.shape[2] ** 2  # assumes square feature maps
+    return x.view(x.shape[0], x.shape[1], -1).mean(dim=-1)  # view() fails on a map that is not contiguous
 ''',
-        "mixed_pool": '''class MixedPool2d(nn.Module):
-    def __init__(self, kernel_size, stride=None, a=0.5):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.a = nn.Parameter(torch.tensor(float(a)))
-
-    def forward(self, x):
-        a = self.a.item()  # a number, not the parameter: no gradient reaches a
-        return a * F.max_pool2d(x, self.kernel_size, self.stride) + (1 - a) * F.avg_pool2d(x, self.kernel_size, self.stride)
+        "max_pool2d_backward": '''def max_pool2d_backward(x, grad_out, kernel_size, stride=None):
+    stride = kernel_size if stride is None else stride
+    n, c, h, w = x.shape
+    windows = x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride)
+    h_out, w_out = windows.shape[2], windows.shape[3]
+    winner = windows.reshape(n, c, h_out, w_out, -1).argmax(dim=-1)
+    rows = torch.arange(h_out).view(-1, 1) * stride + winner // kernel_size
+    cols = torch.arange(w_out).view(1, -1) * stride + winner % kernel_size
+    index = torch.arange(c).view(1, c, 1, 1) * h * w + rows * w + cols  # the batch offset is forgotten
+    grad = torch.zeros(x.numel(), dtype=x.dtype)
+    grad.index_add_(0, index.flatten(), grad_out.flatten().to(x.dtype))
+    return grad.reshape(x.shape)
+''',
+        "lp_pool2d": '''def lp_pool2d(x, p, kernel_size, stride=None):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    sh, sw = (kh, kw) if stride is None else ((stride, stride) if isinstance(stride, int) else stride)
+    return x.unfold(2, kh, sh).unfold(3, kw, sw).pow(p).mean(dim=(-2, -1)).pow(1 / p)  # a mean: nn.LPPool2d sums
+''',
+        "max_pool_relu": '''def max_pool_relu(x):
+    top = torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2])  # a max, which the statement forbids
+    return torch.maximum(top, torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
 ''',
         "prediction_consistency": '''def prediction_consistency(model, x, max_shift):
-    with torch.no_grad():  # model.eval() forgotten: dropout and batch statistics change the predictions
+    model.eval()
+    with torch.no_grad():
         base = model(x).argmax(dim=1)
         same = [model(torch.roll(x, s, dims=-1)).argmax(dim=1) == base for s in range(1, max_shift + 1)]
-    return torch.stack(same).float().mean().item()
+    return torch.stack(same).float().mean()  # a tensor where the statement asks for a Python float
 ''',
     },
     "04_receptive_fields": {
         "fields_by_hand": '''def fields_by_hand():
     return {"A": (25, 4), "B": (15, 4)}  # B stops before the 1x1 and dilated layers
 ''',
-        "field_recursion": '''def field_recursion(layers):
-    size, jump, start, out = 1, 1, 0.5, []
-    for k, s, p, d in layers:
-        size, start = size + (k - 1) * d * jump, start + ((k - 1) / 2 - p) * jump  # dilation left out of start
-        jump *= s
-        out.append((size, jump, start))
-    return out
+        "input_span": '''def input_span(layers, first, last):
+    for k, s, p, d in reversed(layers):
+        first, last = first * s - p, last * s - p + (k - 1)  # the dilation is left out
+    return first, last
 ''',
         "layers_to_cover": '''def layers_to_cover(target, strides):
     size, jump, layers = 1, 1, 0
@@ -138,9 +146,11 @@ def classifier(height, width):
     return layers
 ''',
         "gradient_map": '''def gradient_map(model, x):
-    x = x.detach().clone().requires_grad_()  # model.eval() forgotten: BatchNorm and dropout stay in training mode
+    model.eval()
+    x = x.detach().clone().requires_grad_()
     out = model(x)
-    (grad,) = torch.autograd.grad(out[0, :, out.shape[-2] // 2, out.shape[-1] // 2].sum(), x)
+    centre = out.shape[-1] // 2  # assumes a square feature map
+    (grad,) = torch.autograd.grad(out[0, :, centre, centre].sum(), x)
     return grad[0].abs().sum(dim=0)
 ''',
     },
