@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from course_utils.widgets.quiz import encode_answer
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "widgets"
@@ -28,7 +30,10 @@ NOTEBOOK = {
     "nbformat": 4, "nbformat_minor": 5,
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}},
     "cells": [{"cell_type": "code", "id": "explorer", "metadata": {}, "execution_count": None, "outputs": [],
-               "source": "from course_utils.widgets import KernelExplorer\nKernelExplorer(kernel='sobel_x')"}],
+               "source": "from course_utils.widgets import KernelExplorer\nKernelExplorer(kernel='sobel_x')"},
+              {"cell_type": "code", "id": "quiz", "metadata": {}, "execution_count": None, "outputs": [],
+               "source": "from course_utils.widgets import Quiz\n"
+                         f"Quiz([{{'question': 'Output width?', 'key': {encode_answer(30, 'Because 32 - 3 + 1 = 30.')!r}}}])"}],
 }
 
 
@@ -171,6 +176,39 @@ def test_every_control_fits_a_900px_column_with_the_file_browser_open(lab):
             assert output.evaluate("(e) => e.scrollWidth <= e.clientWidth + 1"), "the output scrolls sideways"
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure_900px.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+def test_quiz_enter_submits_and_explains_only_after_an_attempt(lab):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright() as pw:
+        browser = launch(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(lab, timeout=60_000)
+            cell = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
+            cell.wait_for(timeout=60_000)
+            page.get_by_text("Python 3 (ipykernel) | Idle").first.wait_for(timeout=90_000)
+            cell.locator(".cm-content, .CodeMirror").first.click()
+            page.keyboard.press("Shift+Enter")
+            box = cell.locator(".widget-text input").first
+            box.wait_for(state="visible", timeout=90_000)
+            assert "32 - 3 + 1" not in cell.inner_text()  # neither in the cell's source nor in the widget
+            output = cell.locator(".jp-OutputArea").first
+            assert "Output width?" in output.inner_text()
+            box.fill("31")
+            box.press("Enter")  # no button: Enter alone sends the answer
+            cell.get_by_text("Not quite").first.wait_for(timeout=30_000)
+            assert "32 - 3 + 1 = 30" in output.inner_text()
+            box.fill("30")
+            box.press("Enter")
+            cell.get_by_text("Right.").first.wait_for(timeout=30_000)
+            assert "1 of 1 right so far" in output.inner_text()
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure_quiz.png"), full_page=True)
             raise
         finally:
             browser.close()
