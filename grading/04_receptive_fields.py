@@ -3,9 +3,11 @@
 Test inputs differ from the notebook's visible and hidden tests; every expected
 value is computed by PyTorch in the grader's process: receptive fields are
 measured with autograd (the input pixels an output unit's gradient reaches
-through all-ones convolutions), never with the recursion the learner writes,
-and gradient maps by backpropagating through real models rebuilt from the same
-weights.
+through all-ones convolutions), never with a formula, and gradient maps by
+backpropagating through real models rebuilt from the same weights. Results are
+held to the kinds the statements ask for (a tuple of ints, an int, a tensor),
+and `gradient_map` must leave its input as it was (no requires_grad, no .grad):
+the default input rule of course_utils.grading.spec.Exercise.
 """
 
 import functools
@@ -77,10 +79,6 @@ def _judge_by_hand(got, case):
     return None
 
 
-def _every_layer(layers):
-    return [_field(layers[:i]) for i in range(1, len(layers) + 1)]
-
-
 def _random_stack():
     layers = []
     for _ in range(_rng.randint(1, 6)):
@@ -89,10 +87,34 @@ def _random_stack():
     return layers
 
 
-_RECURSION_CASES = [(_random_stack(),) for _ in range(18)] + [
-    ([(7, 2, 3, 1), (3, 2, 1, 1), (3, 1, 1, 1), (3, 1, 1, 1)],),       # a ResNet-like stem
-    ([(3, 1, 1, 1), (3, 1, 2, 2), (3, 1, 4, 4), (3, 1, 8, 8)],),       # dilations doubling
-    ([(1, 3, 0, 1), (4, 1, 0, 1), (2, 2, 1, 1)],),                     # stride wider than the kernel
+def _span_length(layers):
+    """An input length so long that the middle output units never reach padding at any layer."""
+    return 8 * (1 + sum((k - 1) * d + 2 * p for k, _, p, d in layers)) * math.prod(s for _, s, _, _ in layers) + 16
+
+
+def _middle(layers, width):
+    """(layers, first, last): width + 1 units in the middle of the last layer's output for _span_length's input."""
+    n = _span_length(layers)
+    for k, s, p, d in layers:
+        n = (n + 2 * p - d * (k - 1) - 1) // s + 1
+    return (layers, n // 2, n // 2 + width)
+
+
+def _span(layers, first, last):
+    """First and last input pixel whose gradient reaches output units first..last (all-ones layers, autograd)."""
+    x = torch.ones(1, 1, _span_length(layers), dtype=torch.float64, requires_grad=True)
+    y = x
+    for k, s, p, d in layers:
+        y = F.conv1d(y, torch.ones(1, 1, k, dtype=torch.float64), stride=s, padding=p, dilation=d)
+    (grad,) = torch.autograd.grad(y[0, 0, first:last + 1].sum(), x)
+    hit = torch.nonzero(grad[0, 0]).flatten()
+    return (int(hit[0]), int(hit[-1]))
+
+
+_SPAN_CASES = [_middle(_random_stack(), _rng.randint(0, 5)) for _ in range(18)] + [
+    _middle([(7, 2, 3, 1), (3, 2, 1, 1), (3, 1, 1, 1), (3, 1, 1, 1)], 2),       # a ResNet-like stem
+    _middle([(3, 1, 1, 1), (3, 1, 2, 2), (3, 1, 4, 4), (3, 1, 8, 8)], 5),       # dilations doubling
+    _middle([(1, 3, 0, 1), (4, 1, 0, 1), (2, 2, 1, 1)], 1),                     # stride wider than the kernel
 ]
 
 
@@ -143,10 +165,10 @@ def _gradient_map(model, x):
 EXERCISES = [
     Exercise(test="test_fields_by_hand", solutions=["fields_by_hand"], name="fields_by_hand", cases=[()],
              judge=_judge_by_hand, timeout=10),
-    Exercise(test="test_field_recursion", solutions=["field_recursion"], name="field_recursion",
-             cases=_RECURSION_CASES, reference=_every_layer, atol=1e-9, rtol=0, timeout=15),
+    Exercise(test="test_input_span", solutions=["input_span"], name="input_span", cases=_SPAN_CASES,
+             reference=_span, returns=tuple, arg_names=("layers", "first", "last"), timeout=15),
     Exercise(test="test_layers_to_cover", solutions=["layers_to_cover"], name="layers_to_cover", cases=_COVER_CASES,
-             reference=_fewest, timeout=10),
+             reference=_fewest, returns=int, arg_names=("target", "strides"), timeout=10),
     Exercise(test="test_gradient_map", solutions=["gradient_map"], name="gradient_map", cases=_GRADIENT_CASES,
-             reference=_gradient_map, atol=1e-6, rtol=1e-4, timeout=20),
+             reference=_gradient_map, atol=1e-6, rtol=1e-4, returns=torch.Tensor, arg_names=("model", "x"), timeout=20),
 ]
