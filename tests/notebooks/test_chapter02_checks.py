@@ -441,3 +441,30 @@ def test_verification_scores_every_wrong_answer_zero(verified_variants, task: st
     assert why, f"verification gives full marks to a {task} that {label}"
     if FORBIDDEN in (words if isinstance(words, list) else [words]):  # the same sentence as the notebook's check
         assert FORBIDDEN in why and all(w in why for w in words), why
+
+
+def test_the_release_does_not_state_the_answers_it_asks_for() -> None:
+    """Issue 10: 02 Exercises 1-3 gave their answer in the prose or the hint; the learner now derives it.
+
+    Each pattern finds the answer's formula in the instructor's solution (so the test can fail)
+    and must find it nowhere in the student release: not in the prose, a hint or a visible check.
+    """
+    import re
+
+    import nbformat
+    from nbtools import ROOT
+
+    chapter = TestChapter02.CHAPTER
+    read = lambda folder: "\n".join(  # noqa: E731
+        c.source for c in nbformat.read(str(ROOT / folder / chapter / f"{chapter}.ipynb"), as_version=4).cells
+    )
+    solution, release = read("solutions"), read("notebooks")
+    answers = {
+        "the transposed size": r"\(n\s*-\s*1\)\s*\*?\s*s",  # (n - 1) s - 2p + d(k - 1) + 1 + output_padding
+        "the padding for ceil(n / s) outputs": r"\(\s*(ceil|wanted|⌈)[^)]*-\s*1\s*\)\s*\*?\s*s",
+        "the last position read": r"-\s*1\)\s*\*\s*s\s*\+\s*d\s*\*\s*\(k\s*-\s*1\)\s*-\s*p",
+    }
+    for what, pattern in answers.items():
+        assert re.search(pattern, solution), f"the pattern for {what} does not find it in the solution"
+        found = re.search(pattern, release)
+        assert not found, f"the release states {what}: {found.group(0)!r}"
