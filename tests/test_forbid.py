@@ -308,3 +308,19 @@ class _Pooler:
 def test_a_bound_method_is_read_through_its_function() -> None:
     with pytest.raises(CheckFailed, match=r"^`pool` calls `F.max_pool2d`"):
         check_function(_Pooler().pool, lambda x: F.max_pool2d(x, 2), [(X,)], name="pool", forbid=NO_POOLING)
+
+
+def test_a_class_typed_in_a_notebook_is_read_through_its_methods() -> None:
+    """In a notebook, inspect.getsource(cls) finds no file; the methods' cells are read instead."""
+    import linecache
+
+    source = ("class Pool(nn.Module):\n    def forward(self, x):\n        return helper(x)\n"
+              "def helper(x):\n    return F.avg_pool2d(x, 2)\n")
+    filename = "<notebook cell 7>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    space = {"__name__": "__main__", "nn": nn, "F": F}
+    exec(compile(source, filename, "exec"), space)  # noqa: S102
+    space["helper"].__globals__["helper"] = space["helper"]
+    with pytest.raises(CheckFailed, match=r"^`Pool` calls `F.avg_pool2d`"):
+        check_function(space["Pool"](), lambda x: F.avg_pool2d(x, 2), [(X,)], name="Pool",
+                       forbid=Forbid(calls=("avg_pool2d",), reason="pool yourself"))

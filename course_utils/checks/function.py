@@ -106,6 +106,12 @@ def _run_case(fn: Callable, case: Case, label: str, arg_names: Sequence[str] | N
     return actual
 
 
+def _function_of(value: Any) -> Any:
+    """The plain function behind a method, static or class method, or property getter (else None)."""
+    value = getattr(value, "__func__", None) or getattr(value, "fget", None) or value
+    return value if inspect.isfunction(value) else None
+
+
 def learner_source(fn: Any, limit: int = 20) -> str | None:
     """The source of ``fn`` and of the functions and classes of its own namespace it refers to (None when unknown).
 
@@ -114,6 +120,7 @@ def learner_source(fn: Any, limit: int = 20) -> str | None:
     import ast
     import functools
     import sys
+    import textwrap
 
     while isinstance(fn, functools.partial) or inspect.ismethod(fn):
         fn = fn.func if isinstance(fn, functools.partial) else fn.__func__
@@ -134,12 +141,13 @@ def learner_source(fn: Any, limit: int = 20) -> str | None:
             try:
                 source = inspect.getsource(obj)
             except (OSError, TypeError):
+                if inspect.isclass(obj):  # a class typed in a notebook (no file): read its methods instead
+                    stack += [_function_of(v) for v in vars(obj).values() if _function_of(v) is not None]
                 continue
+            source = textwrap.dedent(source)  # a method is indented; the parts are joined at column 0
             parts.append(source)
             try:
-                import textwrap
-
-                names = {n.id for n in ast.walk(ast.parse(textwrap.dedent(source))) if isinstance(n, ast.Name)}
+                names = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
             except SyntaxError:
                 names = ()
         space = getattr(obj, "__globals__", None) or vars(sys.modules.get(module) or sys)
