@@ -5,7 +5,7 @@
 #   make student-repo DEST=path  a learner-facing copy of the course: no solutions, grading specs or hidden tests
 #   make test       the whole test suite (unit, notebooks in smoke mode, grading, site in Chromium)
 #   make release    student notebooks from solutions/ (CHAPTER=01_convolution for one)
-#   make autograde  grade submitted/ with nbgrader, export grades.csv, then verify
+#   make autograde  grade submitted/ with nbgrader (JOBS=N processes), export grades.csv, then verify
 #   make collect    SUBMISSIONS=dir: hand-ins into submitted/<student>/<chapter>/
 #   make verify     re-grade submitted/ outside the learner's kernel (verified_grades.csv)
 #   make feedback   HTML feedback in feedback/ (no hidden tests)
@@ -77,20 +77,15 @@ release: $(STAMP)
 	@echo "==> nbgrader generate_assignment $(CHAPTERS) -> notebooks/"
 	@$(NBGRADER) generate_assignment "$(CHAPTER_GLOB)" --force --log-level=WARN
 
-# Grade submitted/<student>/<chapter>/<chapter>.ipynb (every chapter, or CHAPTER=...)
-# in one nbgrader run, always in smoke mode, then export every grade to grades.csv.
-# grades.csv is written even when some submissions could not be graded; make still fails then.
+# Grade submitted/<student>/<chapter>/<chapter>.ipynb (every chapter, or CHAPTER=...) with
+# nbgrader in JOBS processes (students split between them, each in its own copy of the
+# gradebook, merged back), always in smoke mode; export nbgrader's grades to grades.csv;
+# then verify. One summary names every hand-in nbgrader could not grade or had to repair.
+# Fails only when grading itself could not be done (no gradebook, no hand-in, nbgrader
+# stopped as a whole), never because of one broken hand-in. nbgrader's log: autograde.log.
+JOBS ?= 1
 autograde: $(STAMP)
-	@test -d submitted || { echo "make: no submitted/ folder: put submissions in submitted/<student>/<chapter>/<chapter>.ipynb first."; exit 1; }
-	@test -f gradebook.db || { echo "make: no gradebook.db: run make release first (it records each chapter's tests and points)."; exit 1; }
-	@echo "==> nbgrader autograde $(CHAPTER_GLOB) (COURSE_SMOKE=1)"
-	@status=0; \
-	COURSE_SMOKE=1 MPLBACKEND=Agg PYTHONWARNINGS=ignore $(NBGRADER) autograde "$(CHAPTER_GLOB)" --create --force --log-level=WARN $(AUTOGRADE_ARGS) || status=$$?; \
-	$(NBGRADER) export --to grades.csv --log-level=WARN || exit 1; \
-	echo "==> grades written to grades.csv"; \
-	$(PY) -m course_utils.verify . $(foreach ch,$(CHAPTER),--chapter $(ch)) $(VERIFY_ARGS) || status=1; \
-	test $$status -eq 0 || echo "make: some submissions could not be graded (see the errors above)."; \
-	exit $$status
+	@$(PY) -m course_utils.grading autograde . --jobs $(JOBS) $(foreach ch,$(CHAPTER),--chapter $(ch)) --nbgrader="$(AUTOGRADE_ARGS)"
 
 # The course site (Jupyter Book) in jupyter-book/_build/<smoke|full>/_build/html.
 # Chapters execute through jupyter-cache (an unchanged chapter is not re-run) in
@@ -106,13 +101,13 @@ book: $(STAMP)
 SUBMISSIONS ?=
 collect: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "make: say where the hand-ins are: make collect SUBMISSIONS=path/to/folder"; exit 1; }
-	$(PY) -m course_utils.grading.collect "$(SUBMISSIONS)" . $(if $(CHAPTER),--chapter $(CHAPTER),)
+	$(PY) -m course_utils.grading collect "$(SUBMISSIONS)" . $(if $(CHAPTER),--chapter $(CHAPTER),)
 
 # Re-grade submitted/ outside the learner's kernel (grading/<chapter>.py specs) and report
 # every disagreement with nbgrader; writes verified_grades.csv and verification.json.
 VERIFY_ARGS ?=
 verify: $(STAMP)
-	$(PY) -m course_utils.verify . $(foreach ch,$(CHAPTER),--chapter $(ch)) $(VERIFY_ARGS)
+	$(PY) -m course_utils.grading verify . --jobs $(if $(filter 1,$(JOBS)),2,$(JOBS)) $(foreach ch,$(CHAPTER),--chapter $(ch)) $(VERIFY_ARGS)
 
 # HTML feedback for every autograded submission in feedback/ (hidden tests are never shown).
 feedback: $(STAMP)
@@ -122,7 +117,7 @@ feedback: $(STAMP)
 # grades.csv: one row per student and chapter with the verified grade (final) and nbgrader's.
 # Taken from the last verification (verification.json, written by make autograde / make verify): nothing is re-run.
 grades: $(STAMP)
-	$(PY) -m course_utils.verify . --from-report --csv grades.csv $(foreach ch,$(CHAPTER),--chapter $(ch))
+	$(PY) -m course_utils.grading grades . --csv grades.csv $(foreach ch,$(CHAPTER),--chapter $(ch))
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "==> $$script"; $(PY) "$$script" || exit 1; done

@@ -58,6 +58,24 @@ c.Execute.kernel_name = "python3"
 # deleting a test never removes its points from the grade.
 c.OverwriteCells.add_missing_cells = True
 
+# nbgrader's own sanitising steps, with OverwriteCells replaced by the course's
+# RestoreHiddenTests: an unchanged locked cell gets its hidden tests back without
+# the "Attribute 'checksum' ... has changed!" warning nbgrader printed for every
+# honest hand-in (an edited locked cell still prints it, and is still restored),
+# and a hand-in with a copied graded cell is graded instead of crashing nbgrader.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "course_utils.grading.sanitize.RestoreHiddenTests",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# The kernels nbgrader starts log at ERROR level: ipykernel otherwise prints
+# "Kernel is running over TCP without encryption" once per hand-in (the kernel
+# listens on localhost only).
+c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
+
 # Keep the autograded notebooks and the feedback small whatever a submission
 # prints: at most this many lines per output, and a shortened traceback.
 c.LimitOutput.max_lines = 1000
@@ -68,8 +86,8 @@ c.LimitOutput.max_traceback = 100
 # it) and course_utils.checks records the warnings a learner's function raises
 # instead of printing them; a correct answer never loses points for a warning.
 
-# The final grade comes from `python -m course_utils.verify` (run by `make
-# autograde` after nbgrader), which re-runs the solution cells outside the
+# The final grade comes from `python -m course_utils.grading verify` (run by
+# `make autograde` after nbgrader), which re-runs the solution cells outside the
 # learner's kernel; nbgrader's own grades are kept beside it for comparison.
 
 # Feedback: nbgrader renders the autograded notebook, hidden tests included;

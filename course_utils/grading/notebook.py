@@ -11,6 +11,7 @@ as flags instead.
 from __future__ import annotations
 
 import json
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ def nbgrader_meta(cell: Any) -> dict:
 def read(path: Path) -> nbformat.NotebookNode:
     """Read a notebook without validating it (a learner's file may be odd); raises ValueError when unreadable."""
     try:
-        return nbformat.read(str(path), as_version=4)
+        with warnings.catch_warnings():  # duplicated cell ids are reported as a flag (raw_cell_ids), not a warning
+            warnings.simplefilter("ignore")
+            return nbformat.read(str(path), as_version=4)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one outcome
         raise ValueError(f"{path.name} is not a readable notebook ({type(exc).__name__})") from exc
 
@@ -86,9 +89,8 @@ def integrity_flags(submission: nbformat.NotebookNode, release: nbformat.Noteboo
         flags.append("duplicate_grade_ids")
     if release is None:
         return flags
-    kernel = (release.metadata.get("kernelspec") or {}).get("name")
-    if (submission.metadata.get("kernelspec") or {}).get("name") != kernel:
-        flags.append("kernelspec_changed")
+    # The kernel a learner chose (Colab, a conda environment, another Python 3) is not checked:
+    # both graders run the grader's own Python whatever the notebook's kernelspec says.
     sub_cells = {nbgrader_meta(c).get("grade_id"): c for c in submission.cells if nbgrader_meta(c).get("grade_id")}
     for cell in release.cells:
         meta = nbgrader_meta(cell)

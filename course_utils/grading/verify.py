@@ -1,6 +1,6 @@
 """Re-grade every submission outside the learner's kernel and compare with nbgrader.
 
-``python -m course_utils.verify COURSE_ROOT [--chapter NN_topic ...]`` reads
+``python -m course_utils.grading verify COURSE_ROOT [--chapter NN_topic ...]`` reads
 ``submitted/<student>/<chapter>/<chapter>.ipynb``, runs each exercise of the
 chapter's spec (``grading/<chapter>.py``) in the sandbox, judges the outputs
 here (this process never runs learner code), reads nbgrader's scores from
@@ -9,23 +9,26 @@ here (this process never runs learner code), reads nbgrader's scores from
 * ``verified_grades.csv``: one row per student and chapter (verified score, nbgrader score, flags);
 * ``verification.json``: every exercise's verdict, reason and flags;
 
-and prints one line per disagreement, e.g.
-``bob 01_convolution test_conv2d_loops: in-kernel full marks, verified 0``.
+and prints one line per disagreement with both graders' reasons, e.g.
+``bob 01_convolution test_conv2d_unfold: in-kernel 0/3: AssertionError: ... forbids ...; verified 3/3: outputs match``
+(nbgrader's reason is the first line of the error its test cell raised in the
+autograded notebook). A hand-in nbgrader could not grade (``autograde.json``,
+written by ``python -m course_utils.grading autograde``) is flagged ``nbgrader_failed``.
 The verified score is the final grade. An autograder cell with no spec entry
 keeps nbgrader's score and is flagged ``unverified``.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import notebook as nbtools
+from .autograde import outcomes_of
 from .sandbox import Limits, network_isolation, run_child
 from .spec import ChapterSpec, load_spec
 
@@ -38,6 +41,7 @@ class ExerciseResult:
     nbgrader: float | None
     status: str
     reason: str = ""
+    nbgrader_reason: str = ""
 
 
 @dataclass
@@ -62,18 +66,44 @@ class SubmissionResult:
 
 
 def _score_words(score: float | None, max_score: float) -> str:
-    if score is None:
-        return "no grade"
-    if score == max_score:
-        return "full marks"
-    return "0" if score == 0 else f"{score:g}/{max_score:g}"
+    return "no grade" if score is None else f"{score:g}/{max_score:g}"
 
 
 def disagreements(result: SubmissionResult) -> list[str]:
-    """One line per exercise where nbgrader and verification differ."""
-    return [f"{result.student} {result.chapter} {e.test}: in-kernel {_score_words(e.nbgrader, e.max_score)}, "
-            f"verified {_score_words(e.verified, e.max_score)}" + (f" ({e.reason})" if e.reason else "")
+    """One line per exercise where nbgrader and verification differ, with each grader's reason.
+
+    Example: ``bob 01_convolution test_x: in-kernel 0/3: NameError: name 'F' is not defined; verified 3/3: outputs match``
+    """
+    return [f"{result.student} {result.chapter} {e.test}: in-kernel {_score_words(e.nbgrader, e.max_score)}: "
+            f"{e.nbgrader_reason or 'no error shown'}; verified {_score_words(e.verified, e.max_score)}: "
+            f"{e.reason or ('outputs match' if e.status == 'passed' else e.status)}"
             for e in result.exercises if e.nbgrader is not None and e.nbgrader != e.verified and e.status != "unverified"]
+
+
+def first_error_line(output: dict) -> str:
+    """``Name: message`` (first line) of an error output of an executed cell."""
+    message = str(output.get("evalue", "")).strip().split("\n")[0][:200]
+    return f"{output.get('ename', 'Error')}: {message}".rstrip(": ")
+
+
+def nbgrader_reasons(course: Path, chapter: str, student: str) -> dict[str, str]:
+    """Per autograder cell of the autograded notebook: the first error line it raised, or "passed"."""
+    path = course / "autograded" / student / chapter / f"{chapter}.ipynb"
+    if not path.is_file():
+        return {}
+    try:
+        nb = nbtools.read(path)
+    except ValueError:
+        return {}
+    reasons = {}
+    for cell in nb.cells:
+        meta = nbtools.nbgrader_meta(cell)
+        if meta.get("grade") and not meta.get("solution") and meta.get("grade_id"):
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            stderr = any(o.get("name") == "stderr" for o in cell.get("outputs", []))
+            reasons[meta["grade_id"]] = (first_error_line(errors[0]) if errors
+                                         else "printed to stderr (nbgrader counts that as a failure)" if stderr else "passed")
+    return reasons
 
 
 def nbgrader_scores(course: Path, chapter: str, student: str) -> dict[str, float]:
@@ -104,7 +134,9 @@ def find_notebook(folder: Path, chapter: str) -> tuple[Path | None, list[str]]:
     return None, ["notebook_missing"]
 
 
-def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Limits | None = None) -> SubmissionResult:
+def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Limits | None = None,
+                      autograde_outcomes: dict[tuple[str, str], dict] | None = None) -> SubmissionResult:
+    """Verify one hand-in; ``autograde_outcomes``: nbgrader's outcomes by (student, chapter) (``autograde.json``)."""
     chapter = spec.chapter
     result = SubmissionResult(student, chapter)
     instructor = nbtools.read(course / "solutions" / chapter / f"{chapter}.ipynb")
@@ -112,6 +144,11 @@ def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Lim
     release = nbtools.read(release_path) if release_path.is_file() else None
     points = nbtools.test_points(instructor)
     scored = nbgrader_scores(course, chapter, student)
+    nb_reasons = nbgrader_reasons(course, chapter, student)
+    outcome = (autograde_outcomes or {}).get((student, chapter))
+    if outcome is not None and outcome.get("status") != "graded":
+        result.flags.append("nbgrader_failed")
+        nb_reasons = {test: f"not graded: {outcome.get('reason', '')}" for test in points}
     by_test = {ex.test: ex for ex in spec.exercises}
     path, flags = find_notebook(course / "submitted" / student / chapter, chapter)
     result.flags += flags
@@ -144,7 +181,8 @@ def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Lim
         nb_score = scored.get(test)
         ex = by_test.get(test)
         if ex is None:
-            result.exercises.append(ExerciseResult(test, max_score, nb_score or 0.0, nb_score, "unverified"))
+            result.exercises.append(ExerciseResult(test, max_score, nb_score or 0.0, nb_score, "unverified",
+                                                   nbgrader_reason=nb_reasons.get(test, "")))
             result.flags.append(f"unverified:{test}")
             continue
         record = records.get(test, {"status": "error", "error": "no submission to run"})
@@ -162,7 +200,8 @@ def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Lim
         if status in ("timeout", "crashed"):
             result.flags.append(f"{status}:{test}")
         verified = max_score if status == "passed" else 0.0
-        result.exercises.append(ExerciseResult(test, max_score, verified, nb_score, status, reason[:300]))
+        result.exercises.append(ExerciseResult(test, max_score, verified, nb_score, status, reason[:300],
+                                               nb_reasons.get(test, "")))
     if any(e.nbgrader is not None and e.nbgrader > e.verified for e in result.exercises if e.status != "unverified"):
         result.flags.append("nbgrader_higher")
     if any(e.nbgrader is not None and e.nbgrader < e.verified for e in result.exercises):
@@ -186,8 +225,9 @@ def verify_course(course: Path, chapters: list[str] | None = None, *, jobs: int 
             continue
         for folder in sorted(submitted.glob(f"*/{chapter}")):
             tasks.append((spec, folder.parent.name))
+    outcomes = outcomes_of(course)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda t: verify_submission(course, t[0], t[1], limits), tasks))
+        return list(pool.map(lambda t: verify_submission(course, t[0], t[1], limits, outcomes), tasks))
 
 
 def report_rows(results: list[SubmissionResult]) -> list[dict]:
@@ -223,35 +263,30 @@ def csv_from_report(course: Path, csv_path: Path, chapters: list[str] | None = N
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.verify", description=__doc__.split("\n\n")[0])
-    parser.add_argument("course", nargs="?", default=".", type=Path, help="course root (holds submitted/, grading/)")
-    parser.add_argument("--chapter", action="append", help="only this chapter (repeatable)")
-    parser.add_argument("--jobs", type=int, default=2, help="submissions verified at once (default 2)")
-    parser.add_argument("--csv", type=Path, default=None, help="where to write the grades (default verified_grades.csv)")
-    parser.add_argument("--from-report", action="store_true",
-                        help="only write the CSV from the last verification.json (no re-verification)")
-    parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="address-space limit of a child")
-    args = parser.parse_args(argv)
-    course = args.course.resolve()
-    if args.from_report:
-        return csv_from_report(course, args.csv or course / "verified_grades.csv", args.chapter)
+def run(course: Path, chapters: list[str] | None = None, *, jobs: int = 2, limits: Limits | None = None,
+        csv_path: Path | None = None) -> list[SubmissionResult]:
+    """Verify, write the outputs and print what needs a look (``python -m course_utils.grading verify``).
+
+    Quiet when all is well: one line per hand-in with a flag, one per disagreement, and counts.
+    """
+    course = Path(course).resolve()
+    limits = limits or Limits()
+    csv_path = csv_path or course / "verified_grades.csv"
     net = "no network (unshare -rn)" if network_isolation() else "network blocked by an audit hook only"
-    print(f"verify: sandbox: python -I, empty temp folder, {args.memory_mb} MiB, {net}")
-    results = verify_course(course, args.chapter, jobs=args.jobs, limits=Limits(memory_mb=args.memory_mb))
-    write_outputs(course, results, args.csv or course / "verified_grades.csv")
+    print(f"==> verify: sandbox: python -I, empty temp folder, {limits.memory_mb} MiB, {net}", flush=True)
+    start = time.monotonic()
+    results = verify_course(course, chapters, jobs=jobs, limits=limits)
+    write_outputs(course, results, csv_path)
+    flagged = [r for r in results if r.flags]
+    print(f"verify: {len(results)} hand-in(s) verified in {time.monotonic() - start:.0f} s; "
+          f"{len(flagged)} flagged" + (":" if flagged else ""))
+    for r in flagged:
+        print(f"  {r.student} {r.chapter}: verified {r.verified:g}/{r.max_score:g}, "
+              f"nbgrader {'-' if r.nbgrader is None else f'{r.nbgrader:g}'}; flags: {' '.join(r.flags)}")
     lines = [line for r in results for line in disagreements(r)]
-    for r in results:
-        print(f"  {r.student:<16} {r.chapter:<20} verified {r.verified:g}/{r.max_score:g}"
-              f"  nbgrader {'-' if r.nbgrader is None else f'{r.nbgrader:g}'}"
-              + (f"  flags: {' '.join(r.flags)}" if r.flags else ""))
     if lines:
         print(f"verify: {len(lines)} disagreement(s) with nbgrader:")
         for line in lines:
             print(f"  {line}")
-    print(f"verify: {len(results)} submission(s) verified; grades in {args.csv or course / 'verified_grades.csv'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    print(f"verify: verified grades in {csv_path.name} and verification.json (`make grades` writes grades.csv)")
+    return results

@@ -103,6 +103,16 @@ def _dup_ids(t: Target):
     return _with(nb)
 
 
+def _copied_cell(t: Target):
+    """The target's solution cell copied (JupyterLab's copy keeps the nbgrader metadata): one grade_id twice."""
+    nb = answered(t)
+    cell = find(nb, t.cell)
+    twin = copy.deepcopy(cell)
+    twin["id"] = "copied-" + str(cell.get("id", "cell"))[:20]
+    nb.cells.insert(nb.cells.index(cell) + 1, twin)
+    return _with(nb)
+
+
 def _kernelspec(t: Target):
     nb = answered(t)
     nb.metadata["kernelspec"] = {"name": "conda-env-myenv-py", "display_name": "Python [conda env:myenv]", "language": "python"}
@@ -199,7 +209,9 @@ CASES: list[Case] = [
     Case("points_changed", _points, flags=("points_changed:{test}",)),
     Case("duplicate_cell_ids", _dup_ids, flags=("duplicate_cell_ids",)),
     Case("renamed_notebook", lambda t: _with(answered(t)), filename="Copy of my notebook.ipynb", flags=("renamed_notebook:",)),
-    Case("changed_kernelspec", _kernelspec, flags=("kernelspec_changed",)),
+    Case("copied_graded_cell", _copied_cell, flags=("duplicate_grade_ids",),
+         note="nbgrader crashed on it (KeyError: 'grade_id') and wrote no autograded notebook"),
+    Case("changed_kernelspec", _kernelspec, note="another Python 3 kernel is the learner's choice: no flag, no penalty"),
     Case("traceback_disabled", lambda t: _with(wrong(t, "get_ipython().showtraceback = lambda *a, **k: None\n")), target=ZERO),
     Case("input_transformer", lambda t: _with(wrong(t, after="get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])\n")),
          target=ZERO, flags=("nbgrader_higher",), note="blanks every later cell in the kernel"),

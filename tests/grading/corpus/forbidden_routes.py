@@ -1,0 +1,30 @@
+"""Answers that take a route the exercise forbids, per chapter and solution cell (grade_id).
+
+Each is a correct answer by value (PyTorch computes it), so only the statement's
+rule can refuse it: nbgrader's hidden test (through ``course_utils.checks.Forbid``)
+and the verification spec (``Exercise(forbid=...)``) must both score it 0.
+test_corpus.py hands in one notebook per chapter listed here with every one of
+these cells answered this way (the other cells answered correctly).
+"""
+
+from __future__ import annotations
+
+FORBIDDEN: dict[str, dict[str, str]] = {
+    "01_convolution": {
+        "conv2d_loops": "def conv2d_loops(x, weight, bias=None):\n    return F.conv2d(x, weight, bias)\n",
+        "conv2d_unfold": ("def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):\n"
+                          "    return F.conv2d(x, weight, bias, stride=stride, padding=padding)\n"),
+        "conv_param_count": ("def conv_param_count(c_in, c_out, k, bias=True):\n"
+                             "    return sum(p.numel() for p in torch.nn.Conv2d(c_in, c_out, k, bias=bias).parameters())\n"),
+    },
+    "02_padding_stride_dilation": {
+        "unread_pixels": ("def unread_pixels(n, k, s=1, p=0, d=1):\n"
+                          "    x = torch.zeros(1, 1, 1, n + 2 * p, requires_grad=True)\n"
+                          "    F.conv2d(x, torch.ones(1, 1, 1, k), stride=s, dilation=d).sum().backward()\n"
+                          "    return max(0, p + n - 1 - int(x.grad.flatten().nonzero().max()))\n"),
+        "transposed_output_size": ("def transposed_output_size(n, k, s=1, p=0, output_padding=0, d=1):\n"
+                                   "    return F.conv_transpose2d(torch.zeros(1, 1, 1, n), torch.zeros(1, 1, 1, k), stride=s,\n"
+                                   "                              padding=(0, p), output_padding=(0, output_padding),\n"
+                                   "                              dilation=d).shape[-1]\n"),
+    },
+}
