@@ -47,8 +47,8 @@ class ConvFigure:
         self.im_k = self.ax_k.imshow([[0.0]], cmap="RdBu_r", interpolation="nearest")
         self.im_out = self.ax_out.imshow([[0.0]], cmap="gray", interpolation="nearest")
         for ax in (self.ax_in, self.ax_k, self.ax_out):
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.xaxis.set_visible(False)  # no ticks; also spares the spines' footprints the tick layout (~1 ms each)
+            ax.yaxis.set_visible(False)
             ax.set_aspect("auto")  # each box is sized to its picture's own pixels (see _place)
             ax.set_title("", pad=10)  # 10 px: clear of the frame, so a title and its picture re-draw apart
             ax.title.set(x=0.0, ha="left", fontsize=11)  # left-aligned: a narrow output keeps its title in its region
