@@ -100,11 +100,12 @@ def _verify_chapter(chapter: str) -> dict[str, list[Verdict]]:
                   if nbtools.nbgrader_meta(c).get("solution")}
     submissions = {"solution": _answered(release, instructor), "stubs": release,
                    "wrong": _answered(release, {**instructor, **WRONG.get(chapter, {})})}
-    jobs = []
+    jobs, cells_of = [], {}
     for student, nb in submissions.items():
         for ex in spec.exercises:
             cells, missing = nbtools.solution_sources(nb, list(ex.solutions))
             assert not missing, f"{student}'s {chapter} lacks the solution cell(s) {missing}"
+            cells_of[f"{student}.{ex.test}"] = cells
             jobs.append({**ex.job(), "test_id": f"{student}.{ex.test}", "cells": cells})
     setup = nbtools.setup_sources(source, list(spec.setup_cells or ()))
     records = run_child(setup, jobs, denied=[str(ROOT / "solutions"), str(ROOT / "grading")], limits=Limits())
@@ -113,10 +114,8 @@ def _verify_chapter(chapter: str) -> dict[str, list[Verdict]]:
     for student in submissions:
         for ex in spec.exercises:
             record = records.get(f"{student}.{ex.test}", {"status": "error", "error": "no record"})
-            status, reason = record.get("status", "error"), str(record.get("error", ""))
-            if status == "ok":
-                why = ex.verdict(record.get("outputs", []))
-                status, reason = ("passed", "") if why is None else ("wrong", why)
+            # As verification decides: the statement's rules (forbidden routes, inputs, return kinds), then the outputs.
+            status, reason = ex.grade(record, cells_of[f"{student}.{ex.test}"])
             score = points[ex.test] if status == "passed" else 0.0
             verdicts.setdefault(student, []).append(Verdict(ex.test, points[ex.test], score, status, reason))
     return verdicts
@@ -173,5 +172,5 @@ def test_wrong_answers_score_zero(chapter: str, verified: dict) -> None:
     missing = sorted(solution_ids - set(WRONG.get(chapter, {})))
     assert not missing, (f"tests/grading/corpus/wrong_answers.py has no wrong answer for {chapter}'s solution cell(s) "
                          f"{missing}: add one a learner might write, so the spec is shown to reject it.")
-    accepted = [v for v in verdicts if v.verified or v.status not in ("wrong", "error")]
+    accepted = [v for v in verdicts if v.verified or v.status not in ("wrong", "error", "rule_violation")]
     assert not accepted, f"{chapter}: verification did not reject these wrong answers: {_table(verdicts)}"
