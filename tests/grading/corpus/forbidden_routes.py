@@ -27,4 +27,16 @@ FORBIDDEN: dict[str, dict[str, str]] = {
                                    "                              padding=(0, p), output_padding=(0, output_padding),\n"
                                    "                              dilation=d).shape[-1]\n"),
     },
+    "03_pooling": {
+        "max_pool2d": ("def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):\n"
+                       "    return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode)\n"),
+        "avg_pool2d": ("def avg_pool2d(x, kernel_size, stride=None, padding=0):\n"
+                       "    return nn.AvgPool2d(kernel_size, stride, padding)(x)\n"),
+        "max_pool2d_backward": ("def max_pool2d_backward(x, grad_out, kernel_size, stride=None):\n"
+                                "    leaf = x.detach().requires_grad_()\n"
+                                "    return torch.autograd.grad(F.max_pool2d(leaf, kernel_size, stride), leaf, grad_out)[0]\n"),
+        "lp_pool2d": ("def lp_pool2d(x, p, kernel_size, stride=None):\n"
+                      "    return F.lp_pool2d(x, p, kernel_size, stride)\n"),
+        "max_pool_relu": "def max_pool_relu(x):\n    return torch.ops.aten.max_pool2d_with_indices(x, [2, 2], [2, 2])[0]\n",
+    },
 }
