@@ -218,7 +218,7 @@ class TestChapter01(ChapterChecks):
             'KernelExplorer(explorer_image, kernel="sobel_x")',
             "## 8. Worked example",
             "Hubel & Wiesel", "1959", "1962", "Simple cells", "Complex cells", "F.max_pool2d(simple",  # section 6
-            "## 9. Learn the kernel", "torch.optim.Adam([learnt]", "tuning(kernel_learnt)",
+            "## 9. Learn the kernel", "learnt -= LEARN_RATE * learnt.grad", "tuning(kernel_learnt)",
             'padding_mode', "Run All stops at the first exercise you have not answered",
         ):
             assert needle in text, f"the chapter lacks {needle!r}"
@@ -261,15 +261,15 @@ class TestChapter01(ChapterChecks):
                 run_cell(c.source, ns, c.id)
         # Section 6: the simple cell answers while the edge crosses its window, the complex cell over its pooled patch.
         assert ns["answers"] == {"simple": 2, "complex": 5}
-        # Section 9: gradient descent recovers Sobel x (a vertical-edge detector) from its output on the photo.
-        sobel = ns["get_kernel"]("sobel_x")
-        assert (ns["kernel_learnt"] - sobel).abs().max().item() < 0.05
+        # Section 9: gradient descent turns a random kernel into a vertical-edge detector that reproduces Sobel x's
+        # output, and what differs from Sobel x lies along the directions the photo hardly constrains.
+        assert ns["loss"].sqrt().item() < 0.1 * ns["grey_target"].abs().mean().item()
         curve = ns["tuning"](ns["kernel_learnt"])
         assert ns["angles"][curve.argmax()].item() == 0
         assert abs(curve[6].item()) < 0.05 * curve.max().item()       # 90 degrees: a horizontal edge
         start = ns["tuning"](ns["start_kernel"])
         assert ns["angles"][start.argmax()].item() != 0               # it did not start as a vertical-edge detector
-        assert isinstance(ns["share"], torch.Tensor) and ns["share"].item() > 0.5   # the error left is in flat directions
+        assert isinstance(ns["share"], torch.Tensor) and ns["share"].item() > 0.9   # the difference is in flat directions
 
 
 # ---------------------------------------------------------------- verification refuses the forbidden routes
