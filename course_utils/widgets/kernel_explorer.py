@@ -44,7 +44,9 @@ class KernelExplorer(FigureWidget):
             ``mode`` ``"correlation"`` (what ``F.conv2d`` does) or ``"convolution"`` (flipped kernel).
 
     Attributes: ``output`` (``(C, H_out, W_out)`` tensor, ``None`` while the settings are invalid),
-    ``message`` (the one-line problem shown in the widget, ``""`` when none), ``position``.
+    ``message`` (the one-line problem shown in the widget, ``""`` when none; a bad grid entry keeps the
+    last kernel and its output), ``position`` (the output cell's index, read out as (row, column) by
+    ``where``; see :meth:`cell_at`), ``figure`` (the :class:`ConvFigure` drawn), ``editor`` (the grid).
 
     Example:
         >>> KernelExplorer(kernel="sobel_x")             # last expression of a cell
