@@ -387,3 +387,8 @@ def test_call_learner_applies_the_rules_on_request():
     with pytest.raises(CheckFailed, match="^`pool` returned a tensor; the exercise asks for a float"):
         checks.call_learner(leaky, checks.Case((x,)), "pool", returns=float)
     assert torch.equal(x, torch.ones(1, 1, 4, 4))
+
+
+def test_mutates_must_name_an_argument():
+    with pytest.raises(CourseError, match=r"mutates=\('modle',\) names \['modle'\], which are not arguments of step"):
+        checks.check_function(lambda model: 0.0, lambda model: 0.0, [(torch.zeros(1),)], name="step", mutates=("modle",))

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ..errors import CheckFailed
+from ..errors import CheckFailed, CourseError
 from .cases import Case, as_case
 from .core import describe, fail, passed
 from .forbid import Forbid, recording_ops
@@ -93,6 +93,10 @@ def _run_case(fn: Callable, case: Case, label: str, arg_names: Sequence[str] | N
     if mutates is not None:
         labels = arg_labels(fn, len(args), list(kwargs), arg_names)
         values = dict(zip(labels, [*args, *kwargs.values()]))
+        unknown = [m for m in mutates if m not in values]
+        if unknown:
+            raise CourseError(f"mutates={tuple(mutates)!r} names {unknown}, which are not arguments of {label} "
+                              f"(its arguments: {', '.join(values) or 'none'}).")
         befores = {k: snapshot(v) for k, v in values.items() if k not in mutates}
     recorder = recording_ops() if forbid is not None and forbid.aten else contextlib.nullcontext(set())
     with recorder as ops:
