@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbtools import ChapterChecks, Ran, exec_source, grade, namespace, run_cell, solution_cells, with_answer  # noqa: E402
+from nbtools import (  # noqa: E402
+    ChapterChecks, Ran, exec_source, grade, load_solution, namespace, run_cell, solution_cells, with_answer,
+)
 from test_chapter01_checks import verified_scores  # noqa: E402
 
 SPAN = """
@@ -176,7 +178,7 @@ def test_verification_refuses_a_changed_input_and_a_result_of_the_wrong_kind() -
     """Defect 6: gradient_map leaving requires_grad/.grad on the caller's x passed verification; so did a tensor
     where an int is asked. A named tuple, a right answer, must keep its points."""
     chapter = "04_receptive_fields"
-    nb = namespace.__globals__["load_solution"](chapter)
+    nb = load_solution(chapter)
     cells = solution_cells(nb)
     answers = {
         "gradient_map": with_answer(cells["gradient_map"].source, GRADIENT_ON_CALLERS_X),
