@@ -236,13 +236,19 @@ class TestChapter03(ChapterChecks):
         intro = next(c.source for c in notebook.cells if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
         assert "Run All stops at the first exercise" in intro and "Run Selected Cell and All Below" in intro
 
-    def test_section_8_conclusion_follows_from_the_figures(self, notebook) -> None:
-        """Every ordering section 8's conclusion states holds on the figures the notebook computes (smoke mode)."""
+    def test_sections_6_and_8_conclusions_follow_from_the_figures(self, notebook) -> None:
+        """Every ordering the prose of sections 6 and 8 states holds on the figures the notebook computes (smoke mode)."""
         ns = namespace(notebook, hyper=True)
         concept = [c for c in notebook.cells if c.cell_type == "code" and not c.metadata.get("nbgrader")
                    and "Quiz(" not in c.source and "google.colab" not in c.source and "budget(" not in c.source]
         for c in concept:
             run_cell(c.source, ns, c.get("id", "cell"))
+        inv = ns["invariance"]  # section 6: a larger window absorbs more of a shift; only global pooling is invariant
+        windows = ["no pooling", "max pool 2", "max pool 4", "max pool 8"]
+        for i in range(len(ns["shifts"])):
+            assert all(inv[a][i] < inv[b][i] for a, b in zip(windows, windows[1:])), inv
+        assert min(inv["global max"]) > 0.9999 and max(inv["no pooling"]) < 0.99, inv
+        assert ns["same"], "a strided convolution is not the stride-1 convolution subsampled"
         eq = {rule: sum(v) / len(v) for rule, v in ns["equivariance"].items()}
         cons = ns["consistency"]
         plain, blurred = ["strided conv", "max pool", "avg pool"], ["MaxBlurPool", "ConvBlurPool"]
