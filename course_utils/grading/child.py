@@ -201,8 +201,9 @@ def run(job_dir: str) -> None:
             for case in exercise["cases"]:
                 if exercise["call"]:
                     result = _call(exercise, target, case, seen)
-                else:
+                else:  # a value to read: its kind is judged like a returned result's
                     result = target
+                    seen["kinds"].append(_kind_of(target))
                 record["outputs"].append(_plain(result))
             record.update(ops=sorted(seen["ops"]), mutations=seen["mutations"], kinds=seen["kinds"])
         except BaseException as exc:  # noqa: BLE001

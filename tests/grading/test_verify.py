@@ -240,9 +240,9 @@ def test_integrity_flags() -> None:
     sub.cells[1].source = "pass"
     sub.cells[1].metadata["nbgrader"]["points"] = 9
     sub.cells.append(v4.new_code_cell("import torch; torch.allclose = None"))
-    sub.metadata["kernelspec"] = {"name": "other"}
+    sub.metadata["kernelspec"] = {"name": "other"}  # another Python 3 kernel is the learner's choice, not tampering
     assert set(integrity_flags(sub, release)) == {"locked_cell_edited:test_f", "points_changed:test_f",
-                                                 "cells_added:1", "kernelspec_changed"}
+                                                 "cells_added:1"}
 
 
 def test_grades_come_from_the_last_verification_without_rerunning(tmp_path: Path) -> None:
@@ -250,10 +250,10 @@ def test_grades_come_from_the_last_verification_without_rerunning(tmp_path: Path
     import csv as csv_mod
     import json
 
-    from course_utils.grading import verify as verify_mod
+    from course_utils.grading.__main__ import main as grading_main
 
     with pytest.raises(SystemExit, match="make autograde"):
-        verify_mod.main([str(tmp_path), "--from-report", "--csv", str(tmp_path / "g.csv")])
+        grading_main(["grades", str(tmp_path), "--csv", str(tmp_path / "g.csv")])
     rows = [
         {"student": "ada", "chapter": "01_convolution", "verified": 6.0, "nbgrader": 8.0, "max_score": 8.0,
          "flags": ["nbgrader_higher"], "exercises": []},
@@ -261,8 +261,7 @@ def test_grades_come_from_the_last_verification_without_rerunning(tmp_path: Path
          "max_score": 10.0, "flags": [], "exercises": []},
     ]
     (tmp_path / "verification.json").write_text(json.dumps(rows))
-    assert verify_mod.main([str(tmp_path), "--from-report", "--csv", str(tmp_path / "g.csv"),
-                            "--chapter", "01_convolution"]) == 0
+    assert grading_main(["grades", str(tmp_path), "--csv", str(tmp_path / "g.csv"), "--chapter", "01_convolution"]) == 0
     with open(tmp_path / "g.csv", newline="") as fh:
         got = list(csv_mod.reader(fh))
     assert got == [["student_id", "assignment", "score", "max_score", "nbgrader_score", "flags"],
@@ -345,6 +344,8 @@ RULES = {
                      "    for k, s, p, d in layers:\n        size, start, jump = size + d * (k - 1) * jump, "
                      "start + (d * (k - 1) / 2 - p) * jump, jump * s\n        out.append(Field(size, jump, start))\n"
                      "    return out\n", _fields),
+    "value": (dict(name="n_params", call=False, reference=lambda: 5, returns=int),
+              "n_params = torch.tensor(5)\n", "n_params = 5\n", None),
     "shared_relu": (dict(name="stack", cases=[()], judge=_stack_judge, driver="describe"),
                     "def stack():\n    conv = nn.Conv2d(3, 3, 3, stride=2, padding=1)\n"
                     "    return nn.Sequential(conv, nn.ReLU(), conv, nn.ReLU())\n",
