@@ -169,9 +169,13 @@ class Quiz(FigureWidget):
 
         Returns whether it is right, or ``None`` when nothing usable was given (empty, or not a number).
         """
-        control = self._inputs[i]
-        if self.questions[i]["kind"] == "choice":
+        if not 0 <= i < len(self.questions):
+            raise CourseError(f"This quiz has questions 0 to {len(self.questions) - 1} (0-based); there is no question {i}.")
+        control, q = self._inputs[i], self.questions[i]
+        if q["kind"] == "choice":
             shown = None if value is None else int(value)
+            if shown is not None and not 0 <= shown < len(q["options"]):
+                raise CourseError(f"Question {i} has options 0 to {len(q['options']) - 1} (0-based); {shown} is not one.")
         else:
             shown = "" if value is None else str(value).strip()
         if control.value != shown:

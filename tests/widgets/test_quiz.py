@@ -81,6 +81,15 @@ def test_text_answers_ignore_case_and_spaces():
     assert q.answer(0, "padding") is False
 
 
+def test_answer_in_code_out_of_range_is_one_clear_sentence():
+    q = Quiz(QUESTIONS)
+    with pytest.raises(CourseError, match="options 0 to 2"):
+        q.answer(1, 3)
+    with pytest.raises(CourseError, match="questions 0 to 1"):
+        q.answer(2, 1)
+    assert q.answers == [None, None]
+
+
 def test_plain_answers_still_work_for_a_quiz_built_in_code():
     q = Quiz([{"question": "Which?", "options": ["a", "b"], "answer": 1, "explain": "b."}])
     assert q.answer(0, 1) is True and q._inputs[0].value == 1
