@@ -52,6 +52,7 @@ from .training import (
     fit,
     load_checkpoint,
     lr_find,
+    sanity_check,
     save_checkpoint,
 )
 
@@ -111,6 +112,7 @@ __all__ = [
     "pool_output_size",
     "receptive_field",
     "sample_image",
+    "sanity_check",
     "save_checkpoint",
     "seed_everything",
     "set_deterministic",

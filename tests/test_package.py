@@ -158,6 +158,7 @@ PUBLIC_NAMES = [
     "pool_output_size",
     "receptive_field",
     "sample_image",
+    "sanity_check",
     "save_checkpoint",
     "seed_everything",
     "set_deterministic",

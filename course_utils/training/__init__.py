@@ -5,7 +5,9 @@ parts of an epoch in :mod:`~.steps`) and :func:`evaluate` share one internal mod
 :mod:`~course_utils.training.runtime`, for the device, the precision, batches and the
 sentences that explain a learner's errors. :mod:`~.options` holds fit's options
 (``EarlyStopping``, ``GradClip``), :mod:`~.history` the per-epoch record,
-:mod:`~.checkpoint` exact save/resume and :mod:`~.lr_finder` the range test. Modules
+:mod:`~.checkpoint` exact save/resume, :mod:`~.lr_finder` the range test and
+:mod:`~.sanity` (checks in :mod:`~.sanity_checks` and :mod:`~.sanity_dynamics`) ``sanity_check``,
+the checks to run before a long training run. Modules
 here may import ``course_utils.config``, ``course_utils.errors`` and each other, never
 data, inspection, checks, plots or widgets; torch, tqdm and matplotlib are imported
 inside the functions that use them.
@@ -19,19 +21,23 @@ from .loop import fit
 from .lr_finder import METHODS, LRFinderResult, lr_find
 from .options import EarlyStopping, GradClip
 from .runtime import choose_precision
+from .sanity import CheckResult, SanityReport, sanity_check
 
 __all__ = [
     "METHODS",
+    "CheckResult",
     "CheckpointSpec",
     "EarlyStopping",
     "FitState",
     "GradClip",
     "History",
     "LRFinderResult",
+    "SanityReport",
     "choose_precision",
     "evaluate",
     "fit",
     "load_checkpoint",
     "lr_find",
+    "sanity_check",
     "save_checkpoint",
 ]
