@@ -265,6 +265,12 @@ def test_building_the_layer_is_refused_where_the_statement_says_so(capsys) -> No
     ("def conv2d(x, w):\n    return x\ndef f(x, w):\n    return conv2d(x, w)\n", None),  # its own conv2d
     ("def f(x):\n    return conv2d(x)\n", "calls `conv2d`"),                            # someone else's
     ("def f(\n", None),                                                                # cannot be read: no finding
+    ("def f(x, w):\n    %time y = F.conv2d(x, w)\n    return y\n", "calls `F.conv2d`"),  # IPython syntax is read
+    ("%%time\ny = F.conv2d(x, w)\n", "calls `F.conv2d`"),
+    ("get_ipython().run_line_magic('time', 'y = F.conv2d(x, w)')\n", "calls `F.conv2d`"),  # as verification sees it
+    ("%%time\ny = x * 2\n", None),
+    ("def conv2d(x):\n    return x\n%time y = conv2d(x)\n", None),  # its own conv2d, timed
+    ("get_ipython().run_cell('y = F.conv' + '2d(x, w)')\n", "uses `get_ipython` (it can hide a forbidden call)"),
 ])
 def test_source_rule(source: str, found: str | None) -> None:
     problem = NO_CONV.source_problem("f", source)
