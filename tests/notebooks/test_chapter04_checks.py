@@ -118,6 +118,13 @@ class TestChapter04(ChapterChecks):
     ]
 
     HIDDEN_ONLY = [
+        ("input_span", "skips 1x1 layers, as if they could not matter", """
+         for k, s, p, d in reversed(layers):
+             if k == 1:
+                 continue
+             first, last = first * s - p, last * s - p + d * (k - 1)
+         return first, last
+         """, ["a hidden case", "1x1"]),
         ("fields_by_hand", "gets stack B wrong", 'return {"A": (25, 4), "B": (23, 4)}',
          "fields_by_hand()['B'] = (23, 4): the size is not right"),
         ("layers_to_cover", "ignores the strides after the third", """
