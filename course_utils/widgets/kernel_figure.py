@@ -45,6 +45,8 @@ class ConvFigure:
         self.ax_in, self.ax_k, self.ax_out = (self.fig.add_axes((0, 0, 0.1, 0.1)) for _ in range(3))
         self.im_in = self.ax_in.imshow([[0.0]], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         self.im_k = self.ax_k.imshow([[0.0]], cmap="RdBu_r", interpolation="nearest")
+        self._cmap = self.im_k.get_cmap()  # red/blue around 0, applied here (see _picture)
+        self.values: dict[str, Any] = {}  # the numbers each panel shows now: "in", "k" (as applied), "out"
         self.im_out = self.ax_out.imshow([[0.0]], cmap="gray", interpolation="nearest")
         for ax in (self.ax_in, self.ax_k, self.ax_out):
             ax.xaxis.set_visible(False)  # no ticks; also spares the spines' footprints the tick layout (~1 ms each)
@@ -96,9 +98,12 @@ class ConvFigure:
             ax.set_position((x / FIG_W, (fh - TOP - h) / fh, w / FIG_W, h / fh))
             self.compositor.invalidate(group, group + "_title")
 
-    def _picture(self, ax: Any, im: Any, group: str, data: Any, title: str) -> None:
-        """New pixels for one panel: the image, its axes' limits, its title; its group re-drawn."""
-        im.set_data(data)
+    def _picture(self, ax: Any, im: Any, group: str, data: Any, rgba: Any, title: str) -> None:
+        """New pixels for one panel: the values (kept in ``values``), their colours as ``(H, W, 4)`` uint8
+        (matplotlib resamples these without colour-mapping again: about 1.5 ms less per panel), the axes' limits,
+        the title; the panel's group re-drawn."""
+        self.values[group] = data
+        im.set_data(rgba)
         extent = (-0.5, data.shape[1] - 0.5, data.shape[0] - 0.5, -0.5)
         if tuple(im.get_extent()) != extent:
             im.set_extent(extent)
@@ -111,16 +116,13 @@ class ConvFigure:
 
     def show_input(self, shown: Any, title: str) -> None:
         """The padded input, ``(H, W)`` grey or ``(H, W, 3)`` RGB in [0, 1]."""
-        import numpy as np
-
-        self._picture(self.ax_in, self.im_in, "in", np.clip(shown, 0, 1), title)
+        self._picture(self.ax_in, self.im_in, "in", shown, _rgba(shown, 0.0, 1.0), title)
         self._place(self.ax_in, "in", X_IN, shown.shape[0] * self.scale, shown.shape[1] * self.scale)
 
     def show_output(self, out: Any, title: str) -> None:
         """One output channel ``(H_out, W_out)``, grey scaled to its own range, at the input's scale."""
-        self._picture(self.ax_out, self.im_out, "out", out, title)
         lo, hi = float(out.min()), float(out.max())
-        self.im_out.set_clim(lo, hi if hi > lo else lo + 1e-6)
+        self._picture(self.ax_out, self.im_out, "out", out, _rgba(out, lo, hi), title)
         self._place(self.ax_out, "out", X_OUT, out.shape[0] * self.scale, out.shape[1] * self.scale)
 
     def show_kernel(self, k: Any, numbers: list[str], fontsize: float, title: str) -> None:
@@ -128,8 +130,7 @@ class ConvFigure:
         import numpy as np
 
         lim = float(np.abs(k).max()) or 1.0
-        self._picture(self.ax_k, self.im_k, "k", k, title)
-        self.im_k.set_clim(-lim, lim)
+        self._picture(self.ax_k, self.im_k, "k", k, self._cmap((k / lim + 1) / 2, bytes=True), title)
         cell = self.kernel_cell(k.shape)
         self._place(self.ax_k, "k", X_K, k.shape[0] * cell, k.shape[1] * cell)
         for i, t in enumerate(self.k_texts):
@@ -162,3 +163,15 @@ class ConvFigure:
     def render(self) -> None:
         """Bring the Agg canvas up to date, re-drawing only what changed."""
         self.compositor.render()
+
+
+def _rgba(values: Any, lo: float, hi: float) -> Any:
+    """``(H, W)`` grey or ``(H, W, 3)`` values mapped from [lo, hi] to ``(H, W, 4)`` uint8 (values outside clipped)."""
+    import numpy as np
+
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    grey = np.clip((values - lo) * scale + 0.5, 0, 255).astype(np.uint8)
+    out = np.empty(values.shape[:2] + (4,), dtype=np.uint8)
+    out[..., :3] = grey[..., None] if grey.ndim == 2 else grey
+    out[..., 3] = 255
+    return out

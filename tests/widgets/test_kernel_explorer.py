@@ -37,7 +37,8 @@ def test_default_is_grey_photo_with_sobel_x():
     ref = reference(ex.image, get_kernel("sobel_x"), stride=1, padding=0, padding_mode="zeros", dilation=1, mode="correlation")
     torch.testing.assert_close(ex.output, ref)
     assert ex.figure.ax_out.get_title().startswith("output (1, ")
-    assert ex.figure.im_in.get_array().shape == tuple(ex.image.shape[1:])
+    assert ex.figure.im_in.get_array().shape[:2] == tuple(ex.image.shape[1:])
+    assert (ex.figure.values["in"] == ex.image[0].numpy()).all()
     controls = [ex.preset, ex.stride, ex.padding, ex.dilation, ex.channel]
     assert len({id(w.layout) for w in controls}) == len(controls)  # hiding the channel picker hides nothing else
     assert ex.channel.layout.display == "none" and all(w.layout.display != "none" for w in controls[:-1])
@@ -173,7 +174,10 @@ def test_rgb_channel_picker_shows_that_channel():
     image = sample_image(size=20)
     ex = KernelExplorer(image, "laplacian")
     ex.channel.value = "B"
-    assert (ex.figure.im_out.get_array() == ex.output[2].numpy()).all()
+    assert (ex.figure.values["out"] == ex.output[2].numpy()).all()
+    shown = ex.figure.im_out.get_array()[..., 0].astype(float)  # the grey levels drawn: the channel, scaled to 0-255
+    out = ex.output[2].numpy()
+    assert abs(shown - (out - out.min()) / (out.max() - out.min()) * 255).max() <= 0.5 + 1e-3
     assert "channel B" in ex.figure.ax_out.get_title()
     r, c = ex.cell_at()
     assert ex.arithmetic_total == pytest.approx(float(ex.output[2, r, c]), abs=1e-5)
@@ -361,7 +365,8 @@ def test_convolution_mode_shows_the_flipped_numbers_it_uses():
     ex.mode.value = "convolution"
     shown = [t.get_text() for t in ex.figure.k_texts[:9]]
     assert shown == [str(int(v)) for v in torch.flip(k, (0, 1)).flatten()]  # 4, 3, 2, ... : what multiplies the window
-    assert (ex.figure.im_k.get_array() == torch.flip(k, (0, 1)).numpy()).all()
+    assert (ex.figure.values["k"] == torch.flip(k, (0, 1)).numpy()).all()
+    assert tuple(ex.figure.im_k.get_array()[0, 0, :3]) == tuple(ex.figure._cmap(1.0, bytes=True)[:3])  # 4: deepest red
     assert ex.figure.ax_k.get_title() == "kernel 3x3, flipped"
     assert ex.arith.value.split("=")[1].strip().startswith("(4)×")  # the sum uses the same numbers
     torch.testing.assert_close(ex.kernel, k)  # the kernel as entered is unchanged
