@@ -272,6 +272,17 @@ class TestChapter03(ChapterChecks):
             else:
                 raise AssertionError(f"test_prediction_consistency accepts `{answer}`")
 
+    def test_exercise_7_hint_fits_the_mistake(self, notebook) -> None:
+        """Defect 4: a roll along the wrong axis was told to call model.eval(); now each mistake gets its own hint."""
+        from nbtools import grade, solution_cells, with_answer
+
+        cell = solution_cells(notebook)["prediction_consistency"].source
+        wrong_axis = grade(notebook, "prediction_consistency", with_answer(cell, _consistency(dims="-2")), hidden=False)
+        no_eval = grade(notebook, "prediction_consistency", with_answer(cell, _consistency().replace("model.eval()", "pass")),
+                        hidden=False)
+        assert "dims=-1" in str(wrong_axis) and "eval" not in str(wrong_axis), str(wrong_axis)
+        assert "call model.eval() first" in str(no_eval) and "dims=-1" not in str(no_eval), str(no_eval)
+
     def test_quiz_answers_agree_with_pytorch(self, notebook) -> None:
         import torch
         import torch.nn as nn
