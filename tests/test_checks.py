@@ -392,3 +392,31 @@ def test_call_learner_applies_the_rules_on_request():
 def test_mutates_must_name_an_argument():
     with pytest.raises(CourseError, match=r"mutates=\('modle',\) names \['modle'\], which are not arguments of step"):
         checks.check_function(lambda model: 0.0, lambda model: 0.0, [(torch.zeros(1),)], name="step", mutates=("modle",))
+
+
+def test_checks_import_only_errors_from_the_package_and_form_no_cycle():
+    """checks/ sits below grading/ and widgets/: it imports course_utils.errors and itself only, without a cycle."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(checks.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                target = (node.module or "").split(".")[0]
+                if node.level == 1:
+                    deps.add(target)
+                else:
+                    assert node.level == 2 and target == "errors", f"{path.name} imports ..{node.module}"
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert not any(n.startswith("course_utils") for n in names), f"{path.name} imports {names}"
+        graph[path.stem] = deps - {""}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(d == goal or (d not in seen and reaches(d, goal, seen | {d})) for d in graph.get(start, ()))
+
+    assert not [m for m in graph if m != "__init__" and reaches(m, m, {m})], graph
+    assert not any("__init__" in deps for deps in graph.values())
