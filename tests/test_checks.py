@@ -103,7 +103,7 @@ def test_learner_cannot_change_the_inputs_the_reference_sees():
 
 def test_warnings_never_reach_stderr(capsys):
     def noisy(x, w):
-        warnings.warn("this is deprecated", UserWarning)
+        warnings.warn("this is deprecated", UserWarning, stacklevel=2)
         return F.conv2d(x, w)
 
     checks.check_function(noisy, F.conv2d, CASES[:1])
