@@ -2,11 +2,12 @@
 
 import random
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from course_utils import sanity_check
 from course_utils.errors import CheckFailed, CourseError
@@ -29,8 +30,8 @@ ALL = [
 def data(n=48, scale=None, labels=None):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n, 3, 8, 8, generator=g)
-    if scale == "pixels":
-        x = torch.rand(n, 3, 8, 8, generator=g) * 255
+    if scale in ("pixels", "unit"):
+        x = torch.rand(n, 3, 8, 8, generator=g) * (255 if scale == "pixels" else 1)
     y = torch.arange(n) % CLASSES if labels is None else labels
     return TensorDataset(x, y)
 
@@ -156,6 +157,7 @@ BROKEN = {
     ),
     "log_softmax before CrossEntropyLoss": (log_softmax_then_ce, loader, ["raw_scores"], "nn.NLLLoss"),
     "pixels 0-255": (cnn, lambda: loader(data(scale="pixels")), ["input_normalisation"], "like raw pixels"),
+    "pixels 0-1, not centred": (cnn, lambda: loader(data(scale="unit")), ["input_normalisation"], "ToTensor's range"),
     "labels out of range": (
         cnn,
         lambda: loader(data(labels=torch.arange(48) % 5)),
@@ -286,11 +288,87 @@ def test_skip_and_wrong_arguments():
         sanity_check(cnn(), [], nn.CrossEntropyLoss())
     with pytest.raises(KeyError, match="No check"):
         report["nope"]
+    with pytest.raises(CourseError, match=r"loss_fn=CrossEntropyLoss\(\)"):
+        sanity_check(cnn(), loader(), nn.CrossEntropyLoss)  # the class, not a loss
+    assert run(cnn(), skip="overfit_one_batch").skipped == ["overfit_one_batch"]  # one name as a string
+
+
+class Unpicklable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = cnn()
+        self.log = open(__file__)  # noqa: SIM115  (a file handle cannot be deep-copied)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_a_model_that_cannot_be_copied_gets_a_sentence_on_every_line_that_needs_a_copy():
+    model = Unpicklable()
+    try:
+        report = run(model)
+    finally:
+        model.log.close()
+    assert report["forward"].status == "failed"
+    assert "copy.deepcopy(model) failed" in report["forward"].message
+
+
+def test_int32_labels_fail_the_label_check_with_the_fix():
+    dataset = TensorDataset(data().tensors[0], (torch.arange(48) % CLASSES).int())
+    report = run(cnn(), loader(dataset))
+    assert report.failed == ["label_range"] and "y.long()" in report["label_range"].message
+
+
+def test_labels_that_leak_into_the_inputs_give_an_initial_loss_far_below_chance():
+    x, y = data().tensors
+    leak = Lambda(lambda x: 20 * F.one_hot(x[:, 0, 0, 0].round().long().clamp(0, CLASSES - 1), CLASSES).float())
+    x = x.clone()
+    x[:, 0, 0, 0] = y.float()
+    head = nn.Linear(CLASSES, CLASSES)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(CLASSES))
+        head.bias.zero_()
+    report = run(nn.Sequential(leak, head), loader(TensorDataset(x, y)))
+    assert "initial_loss" in report.failed and "far below" in report["initial_loss"].message
+
+
+def test_batchnorm_without_running_statistics_is_named_when_it_mixes_the_batch():
+    model = cnn()
+    model[1] = nn.BatchNorm2d(8, track_running_stats=False)
+    report = run(model)
+    assert report.failed == ["batch_independence"]
+    assert "track_running_stats=False" in report["batch_independence"].message
+
+
+def test_labels_of_a_subset_are_read_from_the_whole_data_set():
+    labels = torch.arange(60) % CLASSES
+    labels[50:] = 7  # out of range, but outside the subset
+    x = torch.randn(60, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    subset = Subset(Subset(TensorDataset(x, labels), list(range(55))), list(range(48)))
+    report = run(cnn(), loader(subset))
+    assert report.ok and "all 48 labels" in report["label_range"].message, str(report)
+    report = run(cnn(), loader(Subset(TensorDataset(x, labels), [0, 1, 2, 3, 4, 5, 6, 55])))
+    assert report.failed == ["label_range"] and "from 0 to 7" in report["label_range"].message
 
 
 def test_the_functional_losses_count_as_classification():
     assert run(cnn(), loss_fn=F.cross_entropy).ok
     assert run(cnn(), loss_fn=F.cross_entropy, num_batches=1)["label_range"].status == "passed"
+
+
+class Augmented(Dataset):
+    """Draws from Python's and NumPy's global generators, as a hand-written augmentation might."""
+
+    def __init__(self):
+        self.base = data()
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        x, y = self.base[i]
+        flip = random.random() < 0.5 and np.random.rand() < 2
+        return (x.flip(-1) if flip else x), y
 
 
 def test_the_callers_model_optimizer_and_random_state_are_left_exactly_as_they_were():
@@ -307,9 +385,9 @@ def test_the_callers_model_optimizer_and_random_state_are_left_exactly_as_they_w
     modes = {n: m.training for n, m in model.named_modules()}
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
     optim_state = {k: v["momentum_buffer"].clone() for k, v in enumerate(optimizer.state.values())}
-    torch_rng, py_rng = torch.random.get_rng_state(), random.getstate()
+    torch_rng, py_rng, np_rng = torch.random.get_rng_state(), random.getstate(), np.random.get_state()
 
-    report = sanity_check(model, loader(), nn.CrossEntropyLoss(), optimizer=optimizer)
+    report = sanity_check(model, loader(Augmented()), nn.CrossEntropyLoss(), optimizer=optimizer)
 
     assert len(report.results) == len(ALL)
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
@@ -321,3 +399,4 @@ def test_the_callers_model_optimizer_and_random_state_are_left_exactly_as_they_w
     assert all(torch.equal(optim_state[k], v["momentum_buffer"]) for k, v in enumerate(optimizer.state.values()))
     assert optimizer.param_groups[0]["lr"] == 0.1
     assert torch.equal(torch_rng, torch.random.get_rng_state()) and py_rng == random.getstate()
+    assert all(np.array_equal(a, b) for a, b in zip(np_rng, np.random.get_state()))

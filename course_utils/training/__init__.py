@@ -6,8 +6,8 @@ parts of an epoch in :mod:`~.steps`) and :func:`evaluate` share one internal mod
 sentences that explain a learner's errors. :mod:`~.options` holds fit's options
 (``EarlyStopping``, ``GradClip``), :mod:`~.history` the per-epoch record,
 :mod:`~.checkpoint` exact save/resume, :mod:`~.lr_finder` the range test and
-:mod:`~.sanity` (checks in :mod:`~.sanity_checks` and :mod:`~.sanity_dynamics`) ``sanity_check``,
-the checks to run before a long training run. Modules
+:mod:`~.sanity` ``sanity_check``, the checks to run before a long training run (the checks in
+:mod:`~.sanity_checks` and :mod:`~.sanity_dynamics`, the report in :mod:`~.sanity_report`). Modules
 here may import ``course_utils.config``, ``course_utils.errors`` and each other, never
 data, inspection, checks, plots or widgets; torch, tqdm and matplotlib are imported
 inside the functions that use them.
@@ -21,7 +21,8 @@ from .loop import fit
 from .lr_finder import METHODS, LRFinderResult, lr_find
 from .options import EarlyStopping, GradClip
 from .runtime import choose_precision
-from .sanity import CheckResult, SanityReport, sanity_check
+from .sanity import sanity_check
+from .sanity_report import CheckResult, SanityReport
 
 __all__ = [
     "METHODS",

@@ -10,21 +10,22 @@ result is a :class:`SanityReport` that prints one line per check.
 
 The caller's model, optimiser and random state are never changed: every check
 works on its own deep copy of the model, and torch's (and Python's) random
-generators are put back afterwards. The checks themselves live in
+generators (and NumPy's) are put back afterwards. The checks themselves live in
 :mod:`~course_utils.training.sanity_checks` (data, outputs, initial loss)
 and :mod:`~course_utils.training.sanity_dynamics` (gradients, batch independence,
-BatchNorm batch sizes, overfitting one batch).
+BatchNorm batch sizes, overfitting one batch); the report in
+:mod:`~course_utils.training.sanity_report`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..errors import CheckFailed, CourseError
+from ..errors import CourseError
 from .runtime import device_error, first_line, forward_error, resolve_device, unpack
 from .sanity_checks import (
     Outcome,
@@ -42,6 +43,7 @@ from .sanity_dynamics import (
     check_gradient_flow,
     check_overfit_one_batch,
 )
+from .sanity_report import CheckResult, SanityReport
 
 if TYPE_CHECKING:
     import torch
@@ -60,87 +62,18 @@ CHECKS: dict[str, Callable[[Probe], Outcome]] = {
 }
 NEEDS_NO_MODEL = ("input_normalisation",)  # everything else runs the model, so waits for a working forward pass
 NEEDS_LABELS = ("initial_loss", "gradient_flow", "overfit_one_batch")  # the loss cannot take out-of-range labels
-ICONS = {"passed": "✅", "failed": "❌", "skipped": "➖"}
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One check's verdict: ``status`` is ``"passed"``, ``"failed"`` or ``"skipped"``; ``details`` holds its measurements."""
-
-    name: str
-    status: str
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return f"{ICONS[self.status]} {self.name}: {self.message}"
-
-
-@dataclass(frozen=True)
-class SanityReport:
-    """What :func:`sanity_check` found, one :class:`CheckResult` per check, in the order they ran.
-
-    ``ok`` is True when no check failed (a skipped check, e.g. the ln(C) check of a
-    regression model, does not count against it); ``failed`` names the failed checks.
-
-    Example:
-        >>> report = sanity_check(model, train_loader, nn.CrossEntropyLoss())   # doctest: +SKIP
-        >>> report.ok, report.failed
-        (False, ['raw_scores'])
-        >>> print(report)          # one line per check: passed, or what is wrong and how to fix it
-        >>> report["initial_loss"].details
-        {'loss': 2.31, 'expected': 2.302585092994046, 'tolerance': 0.5756462732485115}
-    """
-
-    results: tuple[CheckResult, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    @property
-    def failed(self) -> list[str]:
-        return [r.name for r in self.results if r.status == "failed"]
-
-    @property
-    def passed(self) -> list[str]:
-        return [r.name for r in self.results if r.status == "passed"]
-
-    @property
-    def skipped(self) -> list[str]:
-        return [r.name for r in self.results if r.status == "skipped"]
-
-    def __getitem__(self, name: str) -> CheckResult:
-        for result in self.results:
-            if result.name == name:
-                return result
-        raise KeyError(f"No check is called {name!r}; the checks are {', '.join(r.name for r in self.results)}.")
-
-    def __iter__(self) -> Iterator[CheckResult]:
-        return iter(self.results)
-
-    def __str__(self) -> str:
-        return "\n".join(str(r) for r in self.results)
-
-    def __repr__(self) -> str:
-        return f"SanityReport(ok={self.ok}, failed={self.failed})"
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython shows the lines, not the repr
-        printer.text(str(self))
-
-    def raise_if_failed(self) -> None:
-        """Raise :class:`CheckFailed` with the failed lines (for a check cell); do nothing when ``ok``."""
-        if not self.ok:
-            raise CheckFailed("\n".join(str(r) for r in self.results if r.status == "failed"))
 
 
 @contextlib.contextmanager
 def preserved_random_state(device: torch.device) -> Iterator[None]:
-    """Put torch's CPU (and ``device``'s CUDA) generator and Python's ``random`` back as they were on exit."""
+    """Put torch's CPU (and ``device``'s CUDA or MPS) generator, Python's and NumPy's back as they were on exit."""
     import torch
 
     cpu, py = torch.random.get_rng_state(), random.getstate()
     cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    mps = torch.mps.get_rng_state() if device.type == "mps" else None
+    numpy = sys.modules.get("numpy")  # a data set's own augmentation may draw from NumPy's global generator
+    np_state = numpy.random.get_state() if numpy is not None else None
     try:
         yield
     finally:
@@ -148,6 +81,10 @@ def preserved_random_state(device: torch.device) -> Iterator[None]:
         random.setstate(py)
         if cuda is not None:
             torch.cuda.set_rng_state(cuda, device)
+        if mps is not None:
+            torch.mps.set_rng_state(mps)
+        if np_state is not None:
+            numpy.random.set_state(np_state)
 
 
 def _collect(loader: Iterable, device: torch.device, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -214,6 +151,24 @@ def sanity_check(
 ) -> SanityReport:
     """Check a model, its data and its loss before a long training run, without changing any of them.
 
+    The checks, in the order they print (each on its own deep copy of the model):
+
+    - ``forward``: the model takes the first batch and returns a tensor (else the rest is skipped);
+    - ``input_normalisation``: per-channel mean within ±0.5 of 0 and std in [0.4, 2.5] on the first
+      ``num_batches`` batches (uint8 inputs fail);
+    - ``label_range``: int64 labels in [0, C) for the C scores the model gives (every label of a
+      TensorDataset or a data set with ``.targets``, else those of the first batches);
+    - ``raw_scores``: no softmax (rows ≥ 0 summing to 1 within 1e-3) nor log-softmax (rows whose
+      exponentials sum to 1) before CrossEntropyLoss; log-probabilities for NLLLoss;
+    - ``initial_loss``: the loss in train mode within ``loss_tolerance * ln(C)`` of ln(C);
+    - ``gradient_flow``: one backward pass gives every parameter that requires grad a finite gradient
+      whose largest entry is above 1e-5 times the model's largest;
+    - ``batch_independence``: in eval mode (so BatchNorm does not mix), the gradient of one sample's
+      output reaches no other sample's input (4 samples);
+    - ``batchnorm_batch_size``: no BatchNorm layer sees a batch of one (the loader's batch_size,
+      drop_last and length; forward hooks in train mode);
+    - ``overfit_one_batch``: the first ``overfit_samples`` samples are memorised (see below).
+
     Args:
         model: the network, on the device it will train on (the checks run there).
         loader: yields ``(inputs, targets)`` batches, e.g. images ``(N, C, H, W)`` and labels ``(N,)``;
@@ -228,7 +183,9 @@ def sanity_check(
         overfit_samples, overfit_steps, overfit_lr, overfit_loss, time_limit: the overfitting check
             trains on the first ``overfit_samples`` samples for at most ``overfit_steps`` steps
             (Adam at ``overfit_lr`` unless ``optimizer`` is given) and at most ``time_limit``
-            seconds, and passes when the loss falls below ``overfit_loss``.
+            seconds, and passes when the loss falls below ``overfit_loss`` (plus the smallest loss that
+            label smoothing allows); for another loss (e.g. MSELoss, in its own units), below
+            ``overfit_loss`` times its first value. Dropout is switched off for this check.
         skip: names of checks not to run (they print as skipped), e.g. ``("overfit_one_batch",)``.
 
     Returns:
@@ -238,13 +195,21 @@ def sanity_check(
         >>> report = sanity_check(model, train_loader, nn.CrossEntropyLoss())   # doctest: +SKIP
         >>> print(report)
         ✅ forward: a batch of shape (32, 3, 32, 32) gives outputs of shape (32, 10)
-        ✅ input_normalisation: per-channel means -0.05 to 0.04 (want within ±0.3 of 0) ...
-        ❌ raw_scores: The outputs are probabilities ...: remove the final softmax ...
+        ✅ input_normalisation: per-channel means -0.05 to 0.04 and stds 0.97 to 1.02 over 128 samples ...
+        ❌ raw_scores: The outputs are probabilities (...), so the model applies softmax, ...: remove ...
     """
     from torch import nn
 
     if not isinstance(model, nn.Module):
         raise CourseError(f"sanity_check needs an nn.Module as its model, not {type(model).__name__}.")
+    if isinstance(loss_fn, type):
+        raise CourseError(
+            f"loss_fn is the class {loss_fn.__name__}, not a loss: create one with parentheses, "
+            f"e.g. loss_fn={loss_fn.__name__}()."
+        )
+    if not callable(loss_fn):
+        raise CourseError(f"loss_fn should be a loss such as nn.CrossEntropyLoss(), not {type(loss_fn).__name__}.")
+    skip = (skip,) if isinstance(skip, str) else tuple(skip)
     unknown = sorted(set(skip) - set(CHECKS))
     if unknown:
         raise CourseError(f"skip names unknown checks {unknown}: choose among {', '.join(CHECKS)}.")
@@ -273,7 +238,7 @@ def sanity_check(
         forward = _guarded(_forward, probe)
         results = [CheckResult("forward", forward.status, forward.message)]
         for name, check in CHECKS.items():
-            if name in set(skip):
+            if name in skip:
                 outcome = Outcome("skipped", "skipped, as skip= asks.")
             elif forward.status == "failed" and name not in NEEDS_NO_MODEL:
                 outcome = Outcome("skipped", "skipped: the model could not process a batch (see forward).")

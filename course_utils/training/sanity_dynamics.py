@@ -57,7 +57,7 @@ def check_batch_independence(probe: Probe) -> Outcome:
                     f"The output for sample {i} depends on the input of sample {j} (gradient {float(leaks[j]):.1e}, "
                     "measured in eval mode, where BatchNorm does not mix samples): something mixes the batch "
                     "dimension, e.g. a mean or sum over dim 0, or a view that moves values across samples "
-                    "(flatten with x.flatten(1) or x.view(x.size(0), -1)).",
+                    "(flatten with x.flatten(1) or x.view(x.size(0), -1))" + _batch_statistics_note(clone) + ".",
                     {"sample": i, "other": j},
                 )
     return Outcome(
@@ -126,6 +126,16 @@ def check_gradient_flow(probe: Probe) -> Outcome:
         "passed",
         f"all {len(trainable)} parameter tensors that require grad receive a finite, non-zero gradient{note}",
         details,
+    )
+
+
+def _batch_statistics_note(model: nn.Module) -> str:
+    """A note naming the BatchNorm layers that use batch statistics even in eval mode, if any."""
+    live = [name for name, m in _batchnorm_layers(model) if not m.track_running_stats]
+    return (
+        f", or BatchNorm layer {live[0]!r}, which keeps no running statistics (track_running_stats=False)"
+        if live
+        else ""
     )
 
 
@@ -239,13 +249,17 @@ def check_overfit_one_batch(probe: Probe) -> Outcome:
         if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)):
             m.eval()  # regularisation is meant to stop memorising; switched off for this check, as is usual
     optimizer, which = _optimizer_for(probe, clone)
-    target = _loss_floor(probe, probe.num_classes) + opts.get("overfit_loss", 0.05)
+    fraction = opts.get("overfit_loss", 0.05)
+    target = _loss_floor(probe, probe.num_classes) + fraction  # classification: near the smallest possible loss
     start, first, value = time.perf_counter(), None, math.nan
     for step in range(1, steps + 1):
         optimizer.zero_grad(set_to_none=True)
         loss = mean_loss(probe.loss_fn, clone(x), y)
         value = float(loss.detach())
-        first = value if first is None else first
+        if first is None:
+            first = value
+            if probe.kind == "other":  # a regression loss has its own units: ask it to fall to a fraction of its start
+                target = fraction * abs(first)
         details = {"first": first, "last": value, "steps": step, "target": target}
         if not math.isfinite(value):
             return Outcome(
