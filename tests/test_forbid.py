@@ -330,3 +330,11 @@ def test_a_class_typed_in_a_notebook_is_read_through_its_methods() -> None:
     with pytest.raises(CheckFailed, match=r"^`Pool` calls `F.avg_pool2d`"):
         check_function(space["Pool"](), lambda x: F.avg_pool2d(x, 2), [(X,)], name="Pool",
                        forbid=Forbid(calls=("avg_pool2d",), reason="pool yourself"))
+
+
+def test_several_cells_are_read_one_by_one() -> None:
+    """A cell that cannot be parsed does not hide a forbidden call in another; a def in one cell is the learner's own."""
+    cells = ["def count(c_in, c_out, k):\n    return sum(p.numel() for p in nn.Conv2d(c_in, c_out, k).parameters())\n",
+             "this is not python ("]
+    assert NO_CONV_LAYER.source_problem("count", cells).startswith("`count` calls `nn.Conv2d`")
+    assert NO_CONV.source_problem("f", ["def conv2d(x, w):\n    return x\n", "y = conv2d(x, w)\n"]) is None

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -204,10 +204,20 @@ class Forbid:
                 add(node, f"uses the string `{node.value!r}`")
         return sorted(found)
 
-    def source_problem(self, name: str, source: str) -> str | None:
-        """None when ``source`` uses nothing this rule forbids, else the sentence for the first use."""
-        found = self.source_findings(source)
-        return self._message(name, found[0][2], found[0][3]) if found else None
+    def source_problem(self, name: str, source: str | Sequence[str]) -> str | None:
+        """None when ``source`` uses nothing this rule forbids, else the sentence for the first use.
+
+        ``source`` may be several cells: each is read on its own (one that cannot be parsed hides
+        nothing in the others), with the names every cell defines counted as the learner's own.
+        """
+        cells = [source] if isinstance(source, str) else list(source)
+        trees = [_parse(cell) for cell in cells]
+        bound = frozenset().union(*(_bound_names(t) for t in trees if t is not None))
+        for cell in cells:
+            found = self._findings(cell, bound)
+            if found:
+                return self._message(name, found[0][2], found[0][3])
+        return None
 
     def ops_problem(self, name: str, ops: Iterable[str]) -> str | None:
         """None when none of the recorded operation names ``ops`` is forbidden, else the sentence."""

@@ -130,12 +130,12 @@ class Exercise:
         (``[argument, what changed, is a module]`` per case) and ``kinds`` (the kind of each result).
         """
         if self.forbid is not None:
-            why = self.forbid.source_problem(self.name, "\n\n".join(sources or ()))
+            why = self.forbid.source_problem(self.name, list(sources or ()))
             if why is None and self.forbid.aten:
                 ops = record.get("ops")
                 if record.get("status") == "ok" and type(ops) is not list:
                     return "the child did not report the operations it ran"
-                why = self.forbid.ops_problem(self.name, [o for o in ops or () if type(o) is str])
+                why = self.forbid.ops_problem(self.name, [o for o in (ops if type(ops) is list else ()) if type(o) is str])
             if why:
                 return why
         if record.get("status") != "ok":
