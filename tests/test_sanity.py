@@ -230,6 +230,13 @@ def test_a_model_that_cannot_learn_at_a_tiny_learning_rate_fails_only_the_overfi
     assert "your SGD (lr 1e-06)" in report["overfit_one_batch"].message
 
 
+def test_an_optimizer_of_another_model_is_explained():
+    other = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+    report = run(cnn(), optimizer=other)
+    assert report.failed == ["overfit_one_batch"]
+    assert "none of the model's parameters" in report["overfit_one_batch"].message
+
+
 def test_uint8_inputs_are_caught_and_the_gradient_check_on_inputs_is_skipped():
     x = (torch.rand(48, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
     model = nn.Sequential(Lambda(lambda x: x.float() / 255), cnn())
@@ -252,7 +259,7 @@ def test_a_regression_loss_skips_the_classification_checks_with_a_line():
     xs = torch.randn(32, 3, 8, 8)
     report = run(model, DataLoader(TensorDataset(xs, xs.mean((1, 2, 3))[:, None]), batch_size=8), nn.MSELoss())
     assert report.skipped == ["label_range", "raw_scores", "initial_loss"]
-    assert "not a classification task" in report["initial_loss"].message
+    assert "this check is for classification" in report["initial_loss"].message
     assert report.ok, str(report)
 
 
@@ -270,6 +277,15 @@ def test_a_model_that_cannot_take_the_batch_fails_forward_and_skips_what_needs_i
     assert "trace_shapes" in report["forward"].message
     assert report["input_normalisation"].status == "passed"
     assert report.skipped == ALL[2:]
+
+
+def test_a_flatten_that_folds_samples_together_fails_forward():
+    model = cnn()
+    model[4] = Lambda(lambda x: x.reshape(-1, 16))  # 32 features per sample read as 2 rows of 16
+    model[6] = nn.Linear(16, CLASSES)
+    report = run(model)
+    assert report.failed == ["forward"] and "x.flatten(1)" in report["forward"].message
+    assert "A batch of 16 samples gives 32 output(s)" in report["forward"].message
 
 
 def test_a_slow_overfit_stops_at_the_time_limit():
@@ -310,7 +326,7 @@ def test_a_model_that_cannot_be_copied_gets_a_sentence_on_every_line_that_needs_
     finally:
         model.log.close()
     assert report["forward"].status == "failed"
-    assert "copy.deepcopy(model) failed" in report["forward"].message
+    assert report["forward"].message.startswith("sanity_check works on a copy of the model and copy.deepcopy(model)")
 
 
 def test_int32_labels_fail_the_label_check_with_the_fix():

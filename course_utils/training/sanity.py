@@ -106,9 +106,10 @@ def _forward(probe: Probe) -> Outcome:
     import torch
 
     x, _ = probe.batches[0]
+    clone = working_copy(probe.model, train=False)  # a model deepcopy cannot copy: _guarded gives its sentence
     try:
         with torch.no_grad():
-            out = working_copy(probe.model, train=False)(x)
+            out = clone(x)
     except Exception as exc:
         reason = device_error(exc) or (forward_error(exc, x) if isinstance(exc, RuntimeError) else None)
         sentence = (
@@ -117,6 +118,13 @@ def _forward(probe: Probe) -> Outcome:
         return Outcome("failed", sentence)
     if not isinstance(out, torch.Tensor):
         return Outcome("failed", f"The model returned a {type(out).__name__}, not a tensor: return the scores only.")
+    if out.ndim == 0 or len(out) != len(x):
+        return Outcome(
+            "failed",
+            f"A batch of {len(x)} samples gives {len(out) if out.ndim else 'a single'} output(s) of shape "
+            f"{tuple(out.shape)}: something reshapes across the batch dimension (e.g. x.view(-1, k) with the wrong k); "
+            "flatten with x.flatten(1) or x.view(x.size(0), -1).",
+        )
     probe.output = out
     return Outcome("passed", f"a batch of shape {tuple(x.shape)} gives outputs of shape {tuple(out.shape)}")
 

@@ -100,8 +100,8 @@ def _classification_only(probe: Probe) -> Outcome | None:
     if probe.kind == "other":
         return Outcome(
             "skipped",
-            f"skipped: the loss is {loss_name(probe.loss_fn)}, not CrossEntropyLoss or NLLLoss, so this is "
-            "not a classification task.",
+            f"skipped: the loss is {loss_name(probe.loss_fn)}, not nn.CrossEntropyLoss or nn.NLLLoss, and this "
+            "check is for classification (pass the loss itself, not a function around it, to run it).",
         )
     return None
 
@@ -152,8 +152,10 @@ def check_input_normalisation(probe: Probe) -> Outcome:
 def _dataset_labels(loader: Any) -> torch.Tensor | None:
     """Every label of the loader's data set when they are cheap to read (TensorDataset, ``.targets``, Subset)."""
     import torch
-    from torch.utils.data import Subset, TensorDataset
+    from torch.utils.data import Subset, TensorDataset, default_collate
 
+    if getattr(loader, "collate_fn", default_collate) is not default_collate:
+        return None  # a collate_fn of one's own may change the labels on their way out
     dataset = getattr(loader, "dataset", None)
     indices = None
     while isinstance(dataset, Subset):
@@ -230,7 +232,7 @@ def check_raw_scores(probe: Probe) -> Outcome:
     if skipped:
         return skipped
     out = probe.output.detach().double()
-    if out.shape[1] < 2:
+    if out.ndim < 2 or out.shape[1] < 2:
         return Outcome("skipped", "skipped: the model gives one score per sample (see initial_loss).")
     probabilities = bool(out.min() >= -1e-6) and _rows_sum_to_one(out)
     log_probabilities = bool(out.max() <= 1e-6) and _rows_sum_to_one(out.exp())

@@ -18,6 +18,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..errors import CourseError
 from .sanity_checks import Outcome, Probe, loss_kind, mean_loss, working_copy
 
 if TYPE_CHECKING:
@@ -223,6 +224,9 @@ def _optimizer_for(probe: Probe, clone: nn.Module) -> tuple[torch.optim.Optimize
         {**{k: v for k, v in g.items() if k != "params"}, "params": [twin[id(p)] for p in g["params"] if id(p) in twin]}
         for g in original.param_groups
     ]
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise CourseError("The optimizer holds none of the model's parameters: build it from model.parameters().")
     lr = original.param_groups[0].get("lr", float("nan"))
     return type(original)(groups, **original.defaults), f"your {type(original).__name__} (lr {lr:g})"
 
@@ -238,7 +242,7 @@ def _loss_floor(probe: Probe, num_classes: int) -> float:
 
 def check_overfit_one_batch(probe: Probe) -> Outcome:
     """A copy of the model (dropout off) memorises the first few samples: the loss falls below ``overfit_loss``."""
-    from torch import nn
+    from torch.nn.modules.dropout import _DropoutNd
 
     opts = probe.options
     x, y = probe.batches[0]
@@ -246,7 +250,7 @@ def check_overfit_one_batch(probe: Probe) -> Outcome:
     x, y = x[:samples], y[:samples]
     clone = working_copy(probe.model, train=True)
     for m in clone.modules():
-        if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)):
+        if isinstance(m, _DropoutNd):
             m.eval()  # regularisation is meant to stop memorising; switched off for this check, as is usual
     optimizer, which = _optimizer_for(probe, clone)
     fraction = opts.get("overfit_loss", 0.05)
