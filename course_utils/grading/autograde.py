@@ -68,6 +68,14 @@ def split_by_student(handins: list[tuple[str, str]], jobs: int) -> list[list[tup
     return [g for g in groups if g]
 
 
+def released_chapters(db: Path) -> set[str]:
+    """The chapters (nbgrader assignments) a gradebook knows."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{Path(db).resolve()}") as gb:
+        return {a.name for a in gb.assignments}
+
+
 def _workdir(course: Path, name: str, group: list[tuple[str, str]]) -> Path:
     work = course / WORK / name
     shutil.rmtree(work, ignore_errors=True)
@@ -181,6 +189,10 @@ def autograde(course: Path, chapters: list[str] | None = None, *, jobs: int = 1,
     if not handins:
         raise SystemExit("autograde: no hand-ins: put them in submitted/<student>/<chapter>/<chapter>.ipynb "
                          "(`make collect SUBMISSIONS=folder`).")
+    missing = sorted({ch for _, ch in handins} - released_chapters(course / "gradebook.db"))
+    if missing:
+        raise SystemExit(f"autograde: {', '.join(missing)} not in gradebook.db: run `make release` first "
+                         "(it records each chapter's tests and points).")
     groups = split_by_student(handins, jobs)
     workers = []
     for k, group in enumerate(groups):

@@ -1,59 +1,46 @@
 """The bad-submission corpus, graded as an instructor grades a class: `make autograde JOBS=2 && make grades`.
 
-In a temporary copy of the course, the toy chapter of ``corpus/toy_chapter.py``
-(and every real chapter that has a verification spec in ``grading/``) is
-released; each corpus case becomes one student who hands in that chapter, and
-each chapter of ``corpus/forbidden_routes.py`` gets one more hand-in answered
-by forbidden routes. One ``make autograde JOBS=2`` grades them all with
-nbgrader in two processes and verifies them (``python -m course_utils.grading
-autograde``); ``make grades`` then writes grades.csv. The class holds honest,
-wrong, tampered (an edited locked cell), dead-kernel (a planted torch.py,
-``os._exit``) and duplicated-id hand-ins: the run must go to the end, print no
-checksum warning for an honest hand-in, and name every broken one with a reason.
-Each case's verified grade per exercise and flags are asserted, verification is
-never more lenient than nbgrader without a flag that explains it, and ``make
-feedback`` produces HTML without the hidden tests.
+The class is the session's (conftest.py's ``graded_class``, built by
+classroom.py): every corpus case handed in for the toy chapter and for each real
+chapter with a spec, plus hand-ins answered by forbidden routes, graded by one
+``make autograde JOBS=2`` (nbgrader in two processes, then the verification)
+and ``make grades``. The class holds honest, wrong, tampered (an edited locked
+cell), dead-kernel (a planted torch.py, ``os._exit``) and duplicated-id
+hand-ins: the run must go to the end, print no checksum warning for an honest
+hand-in, and name every broken one with a reason. Each case's verified grade
+per exercise and flags are asserted, verification is never more lenient than
+nbgrader without a flag that explains it, and ``make feedback`` produces HTML
+without the hidden tests.
 """
 
 from __future__ import annotations
 
 import csv
 import html
-import json
 import re
-import shutil
-import sys
-from pathlib import Path
-
-import nbformat
-import pytest
 
 import gradetools
-from gradetools import ROOT
+import nbformat
+import pytest
+from classroom import (
+    CHAPTER_CASES,
+    FORBIDDEN_CHAPTERS,
+    SPEC_CHAPTERS,
+    GradedClass,
+    cases_for,
+    forbidden_student,
+    handins,
+    make_target,
+    student,
+)
+from corpus import toy_chapter
+from corpus.cases import CASES, FULL, Case
+from corpus.forbidden_routes import FORBIDDEN
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import toy_chapter  # noqa: E402
-from corpus.cases import CASES, FULL, Case, Target, answered  # noqa: E402
-from corpus.forbidden_routes import FORBIDDEN  # noqa: E402
+from course_utils.grading.autograde import read_log
+from course_utils.grading.spec import load_spec
 
-from course_utils.grading.autograde import read_log  # noqa: E402
-from course_utils.grading.spec import load_spec  # noqa: E402
-
-NBGRADER_TIMEOUT = 15  # seconds per cell: the infinite loop costs this much once
-
-# A real chapter runs its whole notebook under nbgrader (tens of seconds each in smoke
-# mode), so real chapters get these cases; the toy chapter gets every case.
-REAL_CHAPTER_CASES = ("correct", "untouched_stub", "os_exit", "input_transformer", "planted_course_utils")
-
-
-def spec_chapters() -> list[str]:
-    """The toy chapter and every real chapter with both a solution notebook and a grading spec."""
-    real = [ch for ch in gradetools.find_chapters() if (ROOT / "grading" / f"{ch}.py").is_file()]
-    return [toy_chapter.CHAPTER, *real]
-
-
-CHAPTERS = spec_chapters()
-FORBIDDEN_CHAPTERS = [ch for ch in CHAPTERS if ch in FORBIDDEN]
+CHAPTERS = SPEC_CHAPTERS
 
 # Flags that explain a verified grade above nbgrader's: nbgrader could not grade the hand-in or
 # ran something other than the learner's notebook as handed in. A forbidden route is none of these.
@@ -61,73 +48,15 @@ EXPLAINS_NBGRADER_LOWER = ("nbgrader_failed", "renamed_notebook:", "notebook_mis
                            "locked_cell_edited:", "cell_deleted:", "points_changed:", "duplicate_grade_ids")
 
 
-def cases_for(chapter: str) -> list[Case]:
-    return CASES if chapter == toy_chapter.CHAPTER else [c for c in CASES if c.name in REAL_CHAPTER_CASES]
-
-
-def student(chapter: str, case: Case) -> str:
-    return f"{case.name}-{chapter[:2]}".replace("_", "-")
-
-
-def forbidden_student(chapter: str) -> str:
-    return f"forbidden-routes-{chapter[:2]}"
-
-
-def handins() -> list[tuple[str, str]]:
-    """(student, chapter) of every hand-in of the class."""
-    return ([(student(ch, c), ch) for ch in CHAPTERS for c in cases_for(ch)]
-            + [(forbidden_student(ch), ch) for ch in FORBIDDEN_CHAPTERS])
-
-
-def make_target(course: Path, chapter: str) -> Target:
-    spec = load_spec(course, chapter)
-    assert spec is not None, f"grading/{chapter}.py is missing from the course copy"
-    # The first function exercise that takes test inputs (not, say, fields_by_hand()): its autograder cell
-    # compares through the course's checks, which the planted course_utils and the hooks tamper with.
-    ex = next(e for e in spec.exercises
-              if e.call and e.driver == "call" and any(c["args"] or c["kwargs"] for c in e.normalised_cases()))
-    read = lambda p: nbformat.read(str(p), as_version=4)  # noqa: E731
-    return Target(course, chapter, read(course / "solutions" / chapter / f"{chapter}.ipynb"),
-                  read(course / "notebooks" / chapter / f"{chapter}.ipynb"), ex.solutions[-1], ex.test, ex.name)
-
-
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> dict:
-    real = CHAPTERS[1:]
-    course = gradetools.make_course_copy(tmp_path_factory.mktemp("corpus"), real, with_release=False)
-    toy_chapter.write_chapter(course)
-    for chapter in real:
-        shutil.copy2(ROOT / "grading" / f"{chapter}.py", course / "grading" / f"{chapter}.py")
-    release = gradetools.run_make(course, "release")
-    assert release.returncode == 0, release.explain()
-    for chapter in CHAPTERS:
-        target = make_target(course, chapter)
-        for case in cases_for(chapter):
-            nb, files = case.build(target)
-            folder = course / "submitted" / student(chapter, case) / chapter
-            folder.mkdir(parents=True)
-            # json, not nbformat.write: nbformat would repair the duplicated cell ids of that case.
-            (folder / (case.filename or f"{chapter}.ipynb")).write_text(json.dumps(nb, indent=1))
-            for name, text in files.items():
-                (folder / name).parent.mkdir(parents=True, exist_ok=True)
-                (folder / name).write_text(text)
-        if chapter in FORBIDDEN:
-            folder = course / "submitted" / forbidden_student(chapter) / chapter
-            folder.mkdir(parents=True)
-            nb = answered(target, FORBIDDEN[chapter])
-            (folder / f"{chapter}.ipynb").write_text(json.dumps(nb, indent=1))
-    run = gradetools.run_make(course, "autograde", "JOBS=2", f"AUTOGRADE_ARGS=--Execute.timeout={NBGRADER_TIMEOUT}",
-                              timeout=1200)
-    grades = gradetools.run_make(course, "grades")
-    gradetools.report(request.config, f"\n[corpus] make autograde JOBS=2 (nbgrader + verify), {len(handins())} hand-ins: "
-                                      f"{run.seconds:.1f} s; make grades {grades.seconds:.1f} s")
-    report = course / "verification.json"
-    assert report.is_file(), run.explain()
-    results = {(r["student"], r["chapter"]): r for r in json.loads(report.read_text())}
-    return {"course": course, "run": run, "grades": grades, "results": results}
+def graded(graded_class: GradedClass) -> dict:
+    """The session's class run (conftest.py), as this module's tests read it."""
+    assert graded_class.results, graded_class.autograde.explain()
+    return {"course": graded_class.course, "run": graded_class.autograde, "grades": graded_class.grades,
+            "results": graded_class.results}
 
 
-@pytest.mark.parametrize(("chapter", "case"), [(ch, c) for ch in CHAPTERS for c in cases_for(ch)],
+@pytest.mark.parametrize(("chapter", "case"), CHAPTER_CASES,
                          ids=lambda v: v if isinstance(v, str) else v.name)
 def test_case_verified_grade_and_flags(case: Case, chapter: str, graded: dict) -> None:
     result = graded["results"].get((student(chapter, case), chapter))

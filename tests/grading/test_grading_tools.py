@@ -235,3 +235,17 @@ def test_merge_command_joins_classes_graded_on_two_machines(released: Path, tmp_
     assert (here / "autograded" / "bob" / CH / f"{CH}.ipynb").is_file()
     assert grading_main(["grades", str(here), "--csv", str(here / "grades.csv")]) == 0
     assert (here / "grades.csv").read_text().splitlines()[1:] == [f"ada,{CH},2,2,2,", f"bob,{CH},1,2,1,"]
+
+
+def test_autograde_fails_only_when_grading_cannot_be_done(released: Path, tmp_path: Path) -> None:
+    """No gradebook, no hand-in, a chapter never released: the whole run cannot be graded (exit 1, one sentence)."""
+    from course_utils.grading.autograde import autograde
+
+    with pytest.raises(SystemExit, match="no gradebook.db: run `make release` first"):
+        autograde(tmp_path)
+    shutil.copy2(released, tmp_path / "gradebook.db")
+    with pytest.raises(SystemExit, match="no hand-ins"):
+        autograde(tmp_path)
+    (tmp_path / "submitted" / "ada" / "01_other").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="01_other not in gradebook.db"):
+        autograde(tmp_path)
