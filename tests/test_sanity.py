@@ -171,7 +171,7 @@ BROKEN = {
         "look 1-based",
     ),
     "unused layer": (Unused, loader, ["gradient_flow"], "spare.weight"),
-    "bias before BatchNorm": (lambda: cnn(bias=True), loader, ["gradient_flow"], "bias=False"),
+    "bias before BatchNorm": (lambda: cnn(bias=True), loader, ["gradient_flow"], "0.bias gets a zero gradient"),
     "mixes the batch": (
         lambda: nn.Sequential(Lambda(lambda x: x - x.mean(0, keepdim=True)), cnn()),
         loader,
@@ -184,7 +184,12 @@ BROKEN = {
         ["batchnorm_batch_size"],
         "49 = 3 × 16 + 1",
     ),
-    "BatchNorm on one sample at a time": (PerSampleNorm, loader, ["batchnorm_batch_size"], "receives a batch of one"),
+    "BatchNorm on one sample at a time": (
+        PerSampleNorm,
+        loader,
+        ["batchnorm_batch_size"],
+        "inside a loop over the batch",
+    ),
     "output ignores the input": (Constant, loader, ["overfit_one_batch"], "cannot memorise"),
     "last bias too large": (bias_too_large, loader, ["initial_loss"], "far above ln(4)"),
 }
@@ -213,7 +218,23 @@ def test_the_fix_each_sentence_suggests_makes_the_check_pass():
 def test_features_cut_off_by_detach_are_named():
     report = run(Detached())
     assert "gradient_flow" in report.failed  # fixed random features may also keep the batch from being memorised
-    assert "receive no gradient (body.0.weight, body.1.weight, body.1.bias)" in report["gradient_flow"].message
+    assert "3 parameter tensors receive no gradient (body.0.weight, body.1.weight, body.1.bias)" in (
+        report["gradient_flow"].message
+    )
+
+
+def test_batches_of_one_are_caught_from_the_loader_settings_or_from_the_batches_themselves():
+    report = run(cnn(), loader(batch_size=1))
+    assert report["batchnorm_batch_size"].message.startswith("The loader's batch_size is 1")
+    x, y = data().tensors
+    report = run(cnn(), [(x[:8], y[:8]), (x[8:9], y[8:9])])  # a plain list of batches: no batch_size to read
+    assert report["batchnorm_batch_size"].message.startswith("The loader gives a batch of one sample")
+
+
+def test_the_report_shows_its_lines_in_ipython():
+    pretty = pytest.importorskip("IPython.lib.pretty")
+    report = run(cnn(), skip="overfit_one_batch")
+    assert pretty.pretty(report) == str(report)
 
 
 def test_labels_out_of_range_skip_the_checks_that_need_the_loss():

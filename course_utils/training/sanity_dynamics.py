@@ -68,6 +68,10 @@ def check_batch_independence(probe: Probe) -> Outcome:
     )
 
 
+def _count(names: list[str]) -> str:
+    return "1 parameter tensor" if len(names) == 1 else f"{len(names)} parameter tensors"
+
+
 def _names(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
@@ -101,8 +105,9 @@ def check_gradient_flow(probe: Probe) -> Outcome:
     if missing:
         return Outcome(
             "failed",
-            f"{len(missing)} parameter tensor(s) receive no gradient ({_names(missing)}): they are not used in "
-            "forward, or their path to the loss is cut by .detach(), torch.no_grad(), .item() or .numpy(); use "
+            f"{_count(missing)} receive{'s' if len(missing) == 1 else ''} no gradient ({_names(missing)}): "
+            f"{'it is' if len(missing) == 1 else 'they are'} not used in "
+            "forward, or the path to the loss is cut by .detach(), torch.no_grad(), .item() or .numpy(); use "
             "them, delete the unused layers, or remove what cuts the path.",
             details,
         )
@@ -117,7 +122,7 @@ def check_gradient_flow(probe: Probe) -> Outcome:
         tiny = max(sizes[n] for n in zero)
         return Outcome(
             "failed",
-            f"{_names(zero)} get a zero gradient (largest entry {tiny:.1e}, against {largest:.1e} elsewhere): a "
+            f"{_names(zero)} get{'s' if len(zero) == 1 else ''} a zero gradient (largest entry {tiny:.1e}, against {largest:.1e} elsewhere): a "
             "bias right before BatchNorm is cancelled by it (create that layer with bias=False); otherwise look for "
             "ReLUs that are never active or a multiplication by zero.",
             details,
@@ -200,8 +205,15 @@ def check_batchnorm_batch_size(probe: Probe) -> Outcome:
         for handle in handles:
             handle.remove()
     ones = [name for name, size in seen.items() if size == 1]
+    if ones and min(len(x) for x, _ in probe.batches) == 1:
+        return Outcome("failed", f"The loader gives a batch of one sample, and {fix}")
     if ones:
-        return Outcome("failed", f"BatchNorm layer {ones[0]!r} receives a batch of one sample in training, and {fix}")
+        return Outcome(
+            "failed",
+            f"BatchNorm layer {ones[0]!r} receives one sample at a time in training although the batches are larger, "
+            "so the model must call it inside a loop over the batch, where its statistics are those of a single "
+            "sample: call it on the whole batch, or use nn.GroupNorm, which normalises each sample on its own.",
+        )
     smallest = min(seen.values(), default=0)
     return Outcome(
         "passed",
