@@ -1,4 +1,4 @@
-"""Verification spec of chapter 04 (read by `python -m course_utils.verify`, never released).
+"""Verification spec of chapter 04 (read by `python -m course_utils.grading verify`, never released).
 
 Test inputs differ from the notebook's visible and hidden tests; every expected
 value is computed by PyTorch in the grader's process: receptive fields are

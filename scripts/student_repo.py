@@ -44,7 +44,7 @@ FILES = (
     "LICENSE",
 )
 FOLDERS = ("lab-config",)
-# instructor-only parts of the package: the grading code and its `python -m course_utils.verify` entry point
+# instructor-only parts of the package: the grading code and its `python -m course_utils.grading verify` entry point
 PACKAGE_EXCLUDE = ("grading", "verify.py")
 IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints"}
 # what the learner's Makefile takes from the course's Makefile

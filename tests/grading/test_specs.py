@@ -9,7 +9,7 @@
   the instructor's solutions must score full marks with no integrity flag,
   the untouched release zero, and one plausible wrong answer per exercise
   (corpus/wrong_answers.py) zero. tests/grading/test_corpus.py runs whole
-  submissions through `make autograde` and `python -m course_utils.verify`.
+  submissions through `make autograde` and `python -m course_utils.grading verify`.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _answered(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbform
 
 @dataclass
 class Verdict:
-    """One exercise of one submission, judged as `python -m course_utils.verify` judges it."""
+    """One exercise of one submission, judged as `python -m course_utils.grading verify` judges it."""
 
     test: str
     max_score: float

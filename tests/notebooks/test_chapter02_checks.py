@@ -383,7 +383,7 @@ class TestChapter02(ChapterChecks):
 def verified_variants() -> dict[str, str | None]:
     """Every CORRECT, VISIBLE and HIDDEN_ONLY answer judged by grading/02_padding_stride_dilation.py.
 
-    As `python -m course_utils.verify` does: the answer's cell runs in the sandboxed child, the
+    As `python -m course_utils.grading verify` does: the answer's cell runs in the sandboxed child, the
     spec's rules (forbidden routes, return kinds) and verdict are applied here. One child for all.
     Maps ``"<kind>:<exercise>:<label>"`` to None (full marks) or the sentence that scores it 0.
     """
