@@ -153,7 +153,7 @@ BROKEN = {
         loader,
         # a softmax also caps how low CrossEntropyLoss can go, so the batch cannot be memorised either
         ["raw_scores", "overfit_one_batch"],
-        "remove the final softmax",
+        "remove the softmax and return the raw scores",
     ),
     "log_softmax before CrossEntropyLoss": (log_softmax_then_ce, loader, ["raw_scores"], "nn.NLLLoss"),
     "pixels 0-255": (cnn, lambda: loader(data(scale="pixels")), ["input_normalisation"], "like raw pixels"),
@@ -235,6 +235,23 @@ def test_the_report_shows_its_lines_in_ipython():
     pretty = pytest.importorskip("IPython.lib.pretty")
     report = run(cnn(), skip="overfit_one_batch")
     assert pretty.pretty(report) == str(report)
+
+
+class SoftmaxInEval(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = cnn()
+
+    def forward(self, x):
+        scores = self.body(x)
+        return scores if self.training else scores.softmax(dim=1)
+
+
+def test_a_softmax_in_eval_mode_only_is_caught_and_named():
+    report = run(SoftmaxInEval())
+    assert report.failed == ["raw_scores"]
+    assert report["raw_scores"].message.startswith("The outputs in eval mode are probabilities")
+    assert "in both modes" in report["raw_scores"].message
 
 
 def test_labels_out_of_range_skip_the_checks_that_need_the_loss():

@@ -7,7 +7,8 @@ sentences that explain a learner's errors. :mod:`~.options` holds fit's options
 (``EarlyStopping``, ``GradClip``), :mod:`~.history` the per-epoch record,
 :mod:`~.checkpoint` exact save/resume, :mod:`~.lr_finder` the range test and
 :mod:`~.sanity` ``sanity_check``, the checks to run before a long training run (the checks in
-:mod:`~.sanity_checks` and :mod:`~.sanity_dynamics`, the report in :mod:`~.sanity_report`). Modules
+:mod:`~.sanity_checks` and :mod:`~.sanity_dynamics`, what they share in :mod:`~.sanity_probe`, the
+report in :mod:`~.sanity_report`). Modules
 here may import ``course_utils.config``, ``course_utils.errors`` and each other, never
 data, inspection, checks, plots or widgets; torch, tqdm and matplotlib are imported
 inside the functions that use them.

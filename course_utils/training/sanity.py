@@ -11,9 +11,10 @@ result is a :class:`SanityReport` that prints one line per check.
 The caller's model, optimiser and random state are never changed: every check
 works on its own deep copy of the model, and torch's (and Python's) random
 generators (and NumPy's) are put back afterwards. The checks themselves live in
-:mod:`~course_utils.training.sanity_checks` (data, outputs, initial loss)
-and :mod:`~course_utils.training.sanity_dynamics` (gradients, batch independence,
-BatchNorm batch sizes, overfitting one batch); the report in
+:mod:`~course_utils.training.sanity_checks` (data, outputs, initial loss, gradients)
+and :mod:`~course_utils.training.sanity_dynamics` (batch independence, BatchNorm
+batch sizes, overfitting one batch), what they share in
+:mod:`~course_utils.training.sanity_probe`, the report in
 :mod:`~course_utils.training.sanity_report`.
 """
 
@@ -28,21 +29,18 @@ from typing import TYPE_CHECKING
 from ..errors import CourseError
 from .runtime import device_error, first_line, forward_error, resolve_device, unpack
 from .sanity_checks import (
-    Outcome,
-    Probe,
+    check_gradient_flow,
     check_initial_loss,
     check_input_normalisation,
     check_label_range,
     check_raw_scores,
-    loss_kind,
-    working_copy,
 )
 from .sanity_dynamics import (
     check_batch_independence,
     check_batchnorm_batch_size,
-    check_gradient_flow,
     check_overfit_one_batch,
 )
+from .sanity_probe import Outcome, Probe, loss_kind, working_copy
 from .sanity_report import CheckResult, SanityReport
 
 if TYPE_CHECKING:

@@ -1,99 +1,28 @@
-"""The data, output and initial-loss checks of :func:`~course_utils.training.sanity.sanity_check`.
+"""The data, output, initial-loss and gradient checks of :func:`~course_utils.training.sanity.sanity_check`.
 
-Each check takes a :class:`Probe` (the caller's model, which it never changes, a few
-batches already on the model's device, the loss) and returns an :class:`Outcome`:
-``"passed"`` with what was measured, ``"failed"`` with one sentence saying what is
-wrong and how to fix it, or ``"skipped"`` with why. A check that needs the model
-runs a deep copy of it (:func:`working_copy`).
-
-Thresholds: per-channel input mean within ``±MEAN_TOL`` of 0 and standard deviation
-in ``STD_RANGE``; the initial loss within ``loss_tolerance * ln(C)`` of ln(C);
-outputs count as (log-)probabilities when every row sums to 1 within ``ROW_SUM_TOL``;
-the checks that train (gradients, overfitting) are in :mod:`.sanity_dynamics`.
+Each takes a :class:`~course_utils.training.sanity_probe.Probe` and returns an
+:class:`~course_utils.training.sanity_probe.Outcome`. Thresholds: per-channel input
+mean within ``±MEAN_TOL`` of 0 and standard deviation in ``STD_RANGE``; the initial
+loss within ``loss_tolerance * ln(C)`` of ln(C); outputs count as (log-)probabilities
+when every row sums to 1 within ``ROW_SUM_TOL``; a gradient counts as zero when its
+largest entry is at most ``GRAD_ZERO_RATIO`` times the largest entry of any gradient
+in the model. The checks that look at batches and training are in :mod:`.sanity_dynamics`.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CourseError
+from .sanity_probe import Outcome, Probe, loss_name, mean_loss, working_copy
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
 MEAN_TOL = 0.5  # random-crop padding alone moves normalised CIFAR means to about -0.2
 STD_RANGE = (0.4, 2.5)
 ROW_SUM_TOL = 1e-3
-
-
-@dataclass
-class Probe:
-    """What the checks read: the caller's model (never modified), the first batches on its device, the loss."""
-
-    model: nn.Module
-    batches: list[tuple[torch.Tensor, torch.Tensor]]
-    loss_fn: Callable[..., torch.Tensor]
-    kind: str  # "cross_entropy", "nll" or "other"
-    loader: Any = None
-    optimizer: Any = None
-    options: dict[str, Any] = field(default_factory=dict)
-    output: torch.Tensor | None = None  # the eval-mode output for the first batch, set by the forward pass
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.output.shape[1]) if self.output is not None and self.output.ndim >= 2 else 1
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # "passed", "failed" or "skipped"
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-def loss_kind(loss_fn: Any) -> str:
-    """``"cross_entropy"`` or ``"nll"`` for those losses (module or function), ``"other"`` for anything else."""
-    import torch.nn.functional as F
-    from torch import nn
-
-    if isinstance(loss_fn, nn.CrossEntropyLoss) or loss_fn is F.cross_entropy:
-        return "cross_entropy"
-    if isinstance(loss_fn, nn.NLLLoss) or loss_fn is F.nll_loss:
-        return "nll"
-    return "other"
-
-
-def loss_name(loss_fn: Any) -> str:
-    return getattr(loss_fn, "__name__", type(loss_fn).__name__)
-
-
-def working_copy(model: nn.Module, train: bool) -> nn.Module:
-    """A deep copy of ``model`` without gradients, in train or eval mode; the original is not touched."""
-    try:
-        clone = copy.deepcopy(model)
-    except Exception as exc:
-        raise CourseError(
-            f"sanity_check works on a copy of the model and copy.deepcopy(model) failed ({type(exc).__name__}: "
-            f"{str(exc)[:100]}): keep only modules, tensors and plain values as the model's attributes."
-        ) from None
-    for p in clone.parameters():
-        p.grad = None
-    return clone.train(train)
-
-
-def mean_loss(loss_fn: Callable[..., torch.Tensor], out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The loss as a mean per sample, whatever the loss's ``reduction`` ("mean", "sum" or "none")."""
-    loss = loss_fn(out, y)
-    if loss.ndim:
-        return loss.mean()
-    if getattr(loss_fn, "reduction", "mean") == "sum":
-        return loss / max(1, out.numel() // max(1, out.shape[1] if out.ndim >= 2 else 1))
-    return loss
+GRAD_ZERO_RATIO = 1e-5
 
 
 def _classification_only(probe: Probe) -> Outcome | None:
@@ -222,43 +151,55 @@ def check_label_range(probe: Probe) -> Outcome:
     )
 
 
-def _rows_sum_to_one(values: torch.Tensor) -> bool:
-    return bool(((values.sum(1) - 1).abs() <= ROW_SUM_TOL).all())
+def _output_kind(out: torch.Tensor) -> str:
+    """ "probabilities" (rows ≥ 0 summing to 1), "log-probabilities" (rows whose exponentials do) or "raw scores"."""
+    out = out.detach().double()
+    if bool(out.min() >= -1e-6) and bool(((out.sum(1) - 1).abs() <= ROW_SUM_TOL).all()):
+        return "probabilities"
+    if bool(out.max() <= 1e-6) and bool(((out.exp().sum(1) - 1).abs() <= ROW_SUM_TOL).all()):
+        return "log-probabilities"
+    return "raw scores"
 
 
 def check_raw_scores(probe: Probe) -> Outcome:
-    """No softmax (nor log-softmax) before CrossEntropyLoss; log-probabilities for NLLLoss."""
+    """Raw scores, in training and in eval mode, for CrossEntropyLoss (no softmax, no log-softmax); log-probabilities
+    for NLLLoss."""
+    import torch
+
     skipped = _classification_only(probe)
     if skipped:
         return skipped
-    out = probe.output.detach().double()
-    if out.ndim < 2 or out.shape[1] < 2:
+    if probe.output.ndim < 2 or probe.output.shape[1] < 2:
         return Outcome("skipped", "skipped: the model gives one score per sample (see initial_loss).")
-    probabilities = bool(out.min() >= -1e-6) and _rows_sum_to_one(out)
-    log_probabilities = bool(out.max() <= 1e-6) and _rows_sum_to_one(out.exp())
+    with torch.no_grad():
+        training = working_copy(probe.model, train=True)(probe.batches[0][0])
+    want = "log-probabilities" if probe.kind == "nll" else "raw scores"
+    wrong = [(mode, _output_kind(out)) for mode, out in (("training", training), ("eval", probe.output))]
+    wrong = [(mode, kind) for mode, kind in wrong if kind != want]
+    name = loss_name(probe.loss_fn)
+    if not wrong:
+        return Outcome("passed", f"the outputs are {want} in training and in eval mode, as {name} expects")
+    mode, kind = wrong[0]
+    where = "" if len(wrong) == 2 else f" in {mode} mode"
+    both = ", in both modes (apply softmax outside the model when you need probabilities)" if len(wrong) == 1 else ""
     if probe.kind == "nll":
-        if log_probabilities:
-            return Outcome("passed", "the outputs are log-probabilities, as NLLLoss expects")
-        what = "probabilities (a softmax)" if probabilities else "raw scores"
         return Outcome(
             "failed",
-            f"NLLLoss expects log-probabilities but the outputs are {what}: end the model with "
-            "F.log_softmax(x, dim=1), or return raw scores and use nn.CrossEntropyLoss.",
+            f"NLLLoss expects log-probabilities but the outputs{where} are {kind}: end the model with "
+            f"F.log_softmax(x, dim=1){both}, or return raw scores and use nn.CrossEntropyLoss.",
         )
-    if probabilities:
+    if kind == "probabilities":
         return Outcome(
             "failed",
-            "The outputs are probabilities (non-negative, each row sums to 1), so the model applies softmax, but "
-            "CrossEntropyLoss applies log-softmax itself: remove the final softmax and return the raw scores (logits).",
+            f"The outputs{where} are probabilities (non-negative, each row sums to 1), so the model applies softmax, "
+            f"but {name} applies log-softmax itself: remove the softmax and return the raw scores (logits){both}.",
         )
-    if log_probabilities:
-        return Outcome(
-            "failed",
-            "The outputs are log-probabilities (the exponentials of each row sum to 1), so the model applies "
-            "log_softmax, which CrossEntropyLoss applies again (same loss, wasted work and misleading outputs): "
-            "remove it and return raw scores, or keep it and use nn.NLLLoss.",
-        )
-    return Outcome("passed", f"the outputs are raw scores (logits), as {loss_name(probe.loss_fn)} expects")
+    return Outcome(
+        "failed",
+        f"The outputs{where} are log-probabilities (the exponentials of each row sum to 1), so the model applies "
+        f"log_softmax, which {name} applies again (same loss, wasted work and misleading outputs): remove it and "
+        f"return raw scores{both}, or keep it and use nn.NLLLoss.",
+    )
 
 
 def check_initial_loss(probe: Probe) -> Outcome:
@@ -296,5 +237,72 @@ def check_initial_loss(probe: Probe) -> Outcome:
         "failed",
         f"The initial loss is {loss:.3f}, far below {band}: an untrained model should do no better than chance, "
         "so either it is already trained (run sanity_check before training) or the labels leak into the inputs.",
+        details,
+    )
+
+
+def _count(names: list[str]) -> str:
+    return "1 parameter tensor" if len(names) == 1 else f"{len(names)} parameter tensors"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def check_gradient_flow(probe: Probe) -> Outcome:
+    """After one backward pass (train mode), every parameter that requires grad has a finite, non-zero gradient."""
+    clone = working_copy(probe.model, train=True)
+    trainable = [(n, p) for n, p in clone.named_parameters() if p.requires_grad]
+    frozen = sum(1 for p in clone.parameters() if not p.requires_grad)
+    if not trainable:
+        return Outcome(
+            "failed",
+            "No parameter requires a gradient, so training changes nothing: call model.requires_grad_(True) "
+            "(or unfreeze the layers you mean to train).",
+        )
+    x, y = probe.batches[0]
+    loss = mean_loss(probe.loss_fn, clone(x), y)
+    if not loss.requires_grad:
+        return Outcome(
+            "failed",
+            "The loss has no gradient at all: the forward pass cuts every path to the parameters (torch.no_grad(), "
+            ".detach(), .item() or .numpy() inside forward); compute the output with tensor operations only.",
+        )
+    loss.backward()
+    missing = [n for n, p in trainable if p.grad is None]
+    sizes = {n: float(p.grad.detach().abs().max()) for n, p in trainable if p.grad is not None and p.numel()}
+    nonfinite = [n for n, s in sizes.items() if not math.isfinite(s)]
+    largest = max((s for s in sizes.values() if math.isfinite(s)), default=0.0)
+    zero = [n for n, s in sizes.items() if s <= GRAD_ZERO_RATIO * largest]
+    details = {"missing": missing, "zero": zero, "nonfinite": nonfinite, "largest": largest}
+    if missing:
+        return Outcome(
+            "failed",
+            f"{_count(missing)} receive{'s' if len(missing) == 1 else ''} no gradient ({_names(missing)}): "
+            f"{'it is' if len(missing) == 1 else 'they are'} not used in "
+            "forward, or the path to the loss is cut by .detach(), torch.no_grad(), .item() or .numpy(); use "
+            "them, delete the unused layers, or remove what cuts the path.",
+            details,
+        )
+    if nonfinite:
+        return Outcome(
+            "failed",
+            f"The gradients of {_names(nonfinite)} are NaN or infinite: look for log(0), a division by zero or "
+            "NaN inputs, and check that the loss is finite.",
+            details,
+        )
+    if zero:
+        tiny = max(sizes[n] for n in zero)
+        return Outcome(
+            "failed",
+            f"{_names(zero)} get{'s' if len(zero) == 1 else ''} a zero gradient (largest entry {tiny:.1e}, against {largest:.1e} elsewhere): a "
+            "bias right before BatchNorm is cancelled by it (create that layer with bias=False); otherwise look for "
+            "ReLUs that are never active or a multiplication by zero.",
+            details,
+        )
+    note = f" ({frozen} frozen with requires_grad=False not counted)" if frozen else ""
+    return Outcome(
+        "passed",
+        f"all {len(trainable)} parameter tensors that require grad receive a finite, non-zero gradient{note}",
         details,
     )

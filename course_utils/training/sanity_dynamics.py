@@ -1,15 +1,12 @@
-"""The checks of :func:`~course_utils.training.sanity.sanity_check` that look at training itself.
+"""The checks of :func:`~course_utils.training.sanity.sanity_check` that look at batches and training.
 
-:func:`check_gradient_flow` (every parameter that requires grad gets a finite, non-zero
-gradient from one backward pass; zero means at most ``GRAD_ZERO_RATIO`` times the
-largest gradient entry in the model),
 :func:`check_batch_independence` (the gradient of one sample's output with respect
 to the whole batch of inputs is zero outside that sample; eval mode, so that
 BatchNorm's batch statistics do not count), :func:`check_batchnorm_batch_size`
 (no BatchNorm layer sees a batch of one: the loader's last batch, and forward
 hooks during a training-mode pass) and :func:`check_overfit_one_batch` (a copy of
 the model memorises a few samples). Each works on a deep copy of the model and
-returns an :class:`~course_utils.training.sanity_checks.Outcome`.
+returns an :class:`~course_utils.training.sanity_probe.Outcome`.
 """
 
 from __future__ import annotations
@@ -19,14 +16,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CourseError
-from .sanity_checks import Outcome, Probe, loss_kind, mean_loss, working_copy
+from .sanity_probe import Outcome, Probe, loss_kind, mean_loss, working_copy
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
 MIX_SAMPLES = 4  # how many samples of the first batch the batch-independence check differentiates
-GRAD_ZERO_RATIO = 1e-5  # a gradient whose largest entry is below this times the model's largest counts as zero
 
 
 def check_batch_independence(probe: Probe) -> Outcome:
@@ -65,73 +61,6 @@ def check_batch_independence(probe: Probe) -> Outcome:
         "passed",
         f"each of {n} samples' outputs depends on its own input only (gradients taken in eval mode, so that "
         "BatchNorm's batch statistics do not count as mixing)",
-    )
-
-
-def _count(names: list[str]) -> str:
-    return "1 parameter tensor" if len(names) == 1 else f"{len(names)} parameter tensors"
-
-
-def _names(names: list[str]) -> str:
-    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-
-
-def check_gradient_flow(probe: Probe) -> Outcome:
-    """After one backward pass (train mode), every parameter that requires grad has a finite, non-zero gradient."""
-    clone = working_copy(probe.model, train=True)
-    trainable = [(n, p) for n, p in clone.named_parameters() if p.requires_grad]
-    frozen = sum(1 for p in clone.parameters() if not p.requires_grad)
-    if not trainable:
-        return Outcome(
-            "failed",
-            "No parameter requires a gradient, so training changes nothing: call model.requires_grad_(True) "
-            "(or unfreeze the layers you mean to train).",
-        )
-    x, y = probe.batches[0]
-    loss = mean_loss(probe.loss_fn, clone(x), y)
-    if not loss.requires_grad:
-        return Outcome(
-            "failed",
-            "The loss has no gradient at all: the forward pass cuts every path to the parameters (torch.no_grad(), "
-            ".detach(), .item() or .numpy() inside forward); compute the output with tensor operations only.",
-        )
-    loss.backward()
-    missing = [n for n, p in trainable if p.grad is None]
-    sizes = {n: float(p.grad.detach().abs().max()) for n, p in trainable if p.grad is not None and p.numel()}
-    nonfinite = [n for n, s in sizes.items() if not math.isfinite(s)]
-    largest = max((s for s in sizes.values() if math.isfinite(s)), default=0.0)
-    zero = [n for n, s in sizes.items() if s <= GRAD_ZERO_RATIO * largest]
-    details = {"missing": missing, "zero": zero, "nonfinite": nonfinite, "largest": largest}
-    if missing:
-        return Outcome(
-            "failed",
-            f"{_count(missing)} receive{'s' if len(missing) == 1 else ''} no gradient ({_names(missing)}): "
-            f"{'it is' if len(missing) == 1 else 'they are'} not used in "
-            "forward, or the path to the loss is cut by .detach(), torch.no_grad(), .item() or .numpy(); use "
-            "them, delete the unused layers, or remove what cuts the path.",
-            details,
-        )
-    if nonfinite:
-        return Outcome(
-            "failed",
-            f"The gradients of {_names(nonfinite)} are NaN or infinite: look for log(0), a division by zero or "
-            "NaN inputs, and check that the loss is finite.",
-            details,
-        )
-    if zero:
-        tiny = max(sizes[n] for n in zero)
-        return Outcome(
-            "failed",
-            f"{_names(zero)} get{'s' if len(zero) == 1 else ''} a zero gradient (largest entry {tiny:.1e}, against {largest:.1e} elsewhere): a "
-            "bias right before BatchNorm is cancelled by it (create that layer with bias=False); otherwise look for "
-            "ReLUs that are never active or a multiplication by zero.",
-            details,
-        )
-    note = f" ({frozen} frozen with requires_grad=False not counted)" if frozen else ""
-    return Outcome(
-        "passed",
-        f"all {len(trainable)} parameter tensors that require grad receive a finite, non-zero gradient{note}",
-        details,
     )
 
 
