@@ -35,7 +35,7 @@ _Tensor = torch.Tensor
 _isinstance = isinstance
 _open = open
 _replace = os.replace
-_describe, _run_module = harness.describe, harness.run_module
+_describe, _run_module, _run_with_state = harness.describe, harness.run_module, harness.run_with_state
 _is_model_arg, _build_arg = harness.is_model_arg, harness.build_arg
 # The statement's rules are judged by the grader; the child only reports what it saw, as data.
 _recording_ops, _kind_of = _forbid_mod.recording_ops, _returns_mod.kind_of
@@ -128,6 +128,8 @@ def _call(exercise: dict, target: Any, case: dict, seen: dict) -> Any:
                 value = _describe(target(*args, **kwargs))
             elif driver == "module":  # the answer is a module class: construct, forward, backward
                 value = _run_module(target, args, kwargs)
+            elif driver == "state":  # a module class loading a reference's state_dict: keys or eval output
+                value = _run_with_state(target, args, kwargs)
             else:
                 value = target(*args, **kwargs)
                 kind = _kind_of(value)

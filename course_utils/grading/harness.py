@@ -15,7 +15,12 @@ all built from ``torch.nn`` layers named in :data:`LAYERS`:
   learner's objects;
 * a module class as an answer (``MixedPool2d(k, stride, a)``):
   :func:`run_module` (child) constructs it, runs it forward and backward and
-  returns its output, parameters and their gradients.
+  returns its output, parameters and their gradients;
+* a module class that must hold a reference model's weights under the same
+  names (``BasicBlock(64, 128, 2)`` loading torchvision's block):
+  :func:`run_with_state` (child) constructs it, loads the given ``state_dict``
+  and reports the keys that did not match as data, or its eval-mode output;
+  :func:`state_problem` (grader and notebook) turns that report into one sentence.
 
 This module holds no expected values: nothing in it can help an answer pass.
 """
@@ -180,3 +185,53 @@ def run_module(target: Any, args: list, kwargs: dict) -> dict:
     return {"output": out, "requires_grad": requires_grad,
             "parameters": {name: p.detach() for name, p in params.items()},
             "grads": {name: p.grad for name, p in params.items()}}
+
+
+def run_with_state(target: Any, args: list, kwargs: dict) -> dict:
+    """Child side: ``module = target(*args[:-2], **kwargs)``, load ``args[-2]`` (a state_dict), forward ``args[-1]``.
+
+    The state is loaded as ``load_state_dict(state, strict=True)`` would, but the keys that do not match
+    come back as data (``{"missing": [...], "unexpected": [...]}``, or ``{"load_error": sentence}`` for a
+    tensor of another shape) for the grader to judge. When everything loads, the module runs in eval
+    mode without gradients: ``{"output": tensor, "missing": [], "unexpected": []}``.
+    """
+    *ctor, state, x = args
+    module = target(*ctor, **kwargs)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"calling it returned a {type(module).__name__}, not an nn.Module")
+    own = set(module.state_dict())
+    missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
+    if missing or unexpected:
+        return {"missing": missing, "unexpected": unexpected}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # a tensor of another shape under the right name
+        return {"load_error": " ".join(str(exc).split())[-300:]}
+    module.eval()
+    with torch.no_grad():
+        out = module(x)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"its forward returned a {type(out).__name__}, not a tensor")
+    return {"output": out, "missing": [], "unexpected": []}
+
+
+def state_problem(result: Any, label: str, source: str = "torchvision's") -> str | None:
+    """None when :func:`run_with_state` loaded the state strictly, else one sentence saying which keys differ."""
+    if type(result) is not dict:
+        return f"{label} did not report how the state_dict loaded"
+    if result.get("load_error"):
+        return (f"{label} has the right names but a tensor of another shape than {source}: "
+                f"{str(result['load_error'])[:200]}")
+    missing, unexpected = result.get("missing") or [], result.get("unexpected") or []
+    if missing or unexpected:
+        parts = []
+        if unexpected:
+            parts.append(f"lacks {', '.join(map(str, unexpected[:4]))}{' ...' if len(unexpected) > 4 else ''}")
+        if missing:
+            parts.append(f"has {', '.join(map(str, missing[:4]))}{' ...' if len(missing) > 4 else ''} "
+                         f"which {source} block does not")
+        return (f"{label} does not load {source} state_dict with strict=True: it {' and '.join(parts)}; "
+                "name the submodules as the statement says")
+    if type(result.get("output")) is not torch.Tensor:
+        return f"{label} returned no output tensor"
+    return None

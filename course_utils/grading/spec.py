@@ -46,7 +46,10 @@ class Exercise:
             ``"describe"`` (call it, then send the layers of the ``nn.Module`` it returns, see
             :func:`harness.describe`; the grader rebuilds them with :func:`harness.build`), or
             ``"module"`` (``name`` is a module class: construct it with all arguments but the last,
-            forward the last, backward the output's sum; see :func:`harness.run_module`). A case
+            forward the last, backward the output's sum; see :func:`harness.run_module`), or ``"state"``
+            (``name`` is a module class: construct it with all arguments but the last two, load the
+            second-to-last, a reference's ``state_dict``, and forward the last in eval mode; the keys that
+            do not load come back as data, see :func:`harness.run_with_state`). A case
             argument made by :func:`harness.model_arg` reaches the answer as that ``nn.Sequential``.
         outcome: True when some cases must raise: each output is then ``{"returned": value}`` or
             ``{"raised": [built-in exception classes]}``, and a reference returns :class:`Raises`
@@ -187,7 +190,7 @@ class Exercise:
         return None
 
 
-DRIVERS = ("call", "describe", "module")
+DRIVERS = ("call", "describe", "module", "state")
 
 
 @dataclass(frozen=True)
