@@ -39,9 +39,10 @@ import os
 import re
 import sys
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import nbformat
 import pytest
@@ -224,6 +225,88 @@ def readable(message: str) -> list[str]:
     return problems
 
 
+# ---------------------------------------------------------------- judged as verification judges
+
+
+def _verify(chapter: str, handins: dict[str, tuple[Any, list[str]]]) -> dict[str, tuple[float, str]]:
+    """Run each hand-in ``key -> (Exercise, solution cells)`` in one sandboxed child; judge it with ``Exercise.grade``."""
+    from course_utils.grading import notebook as gnb
+    from course_utils.grading.sandbox import Limits, run_child
+    from course_utils.grading.spec import load_spec
+
+    spec, instructor = load_spec(ROOT, chapter), load_solution(chapter)
+    jobs = [{**ex.job(), "test_id": key, "cells": cells} for key, (ex, cells) in handins.items()]
+    records = run_child(gnb.setup_sources(instructor, list(spec.setup_cells or ())), jobs,
+                        denied=[str(ROOT / "solutions"), str(ROOT / "grading")], limits=Limits())
+    points, result = gnb.test_points(instructor), {}
+    for key, (ex, cells) in handins.items():
+        status, reason = ex.grade(records.get(key, {"status": "error", "error": "no record"}), cells)
+        result[key] = (points[ex.test], "") if status == "passed" else (0.0, reason or status)
+    return result
+
+
+def verified_scores(chapter: str, answers: dict[str, str] | None = None) -> dict[str, tuple[float, str]]:
+    """The chapter's release answered with the solutions except ``answers``, judged as verification judges it.
+
+    ``answers`` maps a solution cell's grade_id to the whole cell handed in instead of the
+    instructor's. As ``python -m course_utils.grading verify`` does, the solution cells run in
+    the sandboxed child with the spec's calls (``grading/<chapter>.py``), and this process
+    applies each exercise's statement rules (forbidden routes, inputs changed, return kinds),
+    then its verdict on the outputs (``Exercise.grade(record, sources)``). Returns
+    ``{test_id: (points, reason)}``: full points and ``""``, or 0 and the sentence.
+
+    Example:
+        >>> scores = verified_scores("01_convolution", {"conv2d_loops": "def conv2d_loops(x, weight, bias=None):\\n"
+        ...                                                               "    return F.conv2d(x, weight, bias)\\n"})
+        >>> scores["test_conv2d_loops"][0], scores["test_edge_kernel"][0]
+        (0.0, 2.0)
+    """
+    import copy
+
+    from course_utils.grading import notebook as gnb
+    from course_utils.grading.spec import load_spec
+
+    answers = dict(answers or {})
+    release = copy.deepcopy(nbformat.read(str(ROOT / "notebooks" / chapter / f"{chapter}.ipynb"), as_version=4))
+    instructor = solution_cells(load_solution(chapter))
+    assert set(answers) <= set(instructor), f"no solution cell {sorted(set(answers) - set(instructor))} in {chapter}"
+    for c in release.cells:
+        if nbgrader(c).get("solution"):
+            c.source = answers.get(nbgrader(c)["grade_id"], instructor[nbgrader(c)["grade_id"]].source)
+    handins = {}
+    for ex in load_spec(ROOT, chapter).exercises:
+        cells, missing = gnb.solution_sources(release, list(ex.solutions))
+        assert not missing, f"{ex.test}: the release has no solution cell {missing}"
+        handins[ex.test] = (ex, cells)
+    return _verify(chapter, handins)
+
+
+def verified_variant_scores(chapter: str, variants: dict[str, tuple[str, str]]) -> dict[str, tuple[float, str]]:
+    """Many answers to the same exercises judged as verification judges them, all in one sandboxed child.
+
+    ``variants`` maps a key of yours to ``(grade_id, cell)``: the whole solution cell ``grade_id``
+    handed in as ``cell``, the exercise's other solution cells (if any) being the instructor's.
+    Each variant is judged as the spec's exercise whose last solution cell is ``grade_id``, as
+    :func:`verified_scores` judges it. Returns ``{key: (points, reason)}``.
+
+    Example (``no_bias`` a whole ``conv2d_loops`` cell that ignores its bias):
+        >>> scores = verified_variant_scores("01_convolution", {"right": ("conv2d_loops", right), "no bias": ("conv2d_loops", no_bias)})
+        >>> scores["right"][0], scores["no bias"][0]
+        (2.0, 0.0)
+    """
+    from course_utils.grading.notebook import to_python
+    from course_utils.grading.spec import load_spec
+
+    instructor = solution_cells(load_solution(chapter))
+    by_cell = {ex.solutions[-1]: ex for ex in load_spec(ROOT, chapter).exercises}
+    handins = {}
+    for key, (grade_id, cell) in variants.items():
+        assert grade_id in by_cell, f"{key}: no exercise of grading/{chapter}.py ends with the solution cell {grade_id!r}"
+        ex = by_cell[grade_id]
+        handins[key] = (ex, [to_python(cell if gid == grade_id else instructor[gid].source) for gid in ex.solutions])
+    return _verify(chapter, handins)
+
+
 # ---------------------------------------------------------------- conventions
 
 
@@ -254,14 +337,20 @@ def structure_problems(nb: nbformat.NotebookNode, chapter: str) -> list[str]:
         if not low <= bullets <= high:
             problems.append(f"{heading!r} should have {low}-{high} bullets, found {bullets if found else 'no such cell'}")
     code = [c for c in nb.cells if c.cell_type == "code"]
-    # Run All stops at the first unanswered exercise, so the quiz must come before the first exercise to be reached.
+    # Run All stops at the first autograder cell whose exercise is unanswered (the stub raises there), so the one
+    # quiz must come before the first autograder cell to be reached, and the exercises introduction says how to go on.
     quizzes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "Quiz(" in c.source]
-    first_exercise = min((i for i, c in enumerate(nb.cells) if nbgrader(c).get("solution")), default=len(nb.cells))
+    first_check = min((i for i, c in enumerate(nb.cells) if id(c) in {id(t) for t in autograder_cells(nb).values()}),
+                      default=len(nb.cells))
     if len(quizzes) != 1:
         problems.append(f"expected one quiz cell (Quiz([...])), found {len(quizzes)}")
-    elif quizzes[0] > first_exercise:
-        problems.append("the quiz comes after the first exercise, where Run All stops on an unanswered one: "
-                        "put it (and the recap) before the exercises")
+    elif quizzes[0] > first_check:
+        problems.append("the quiz comes after the first exercise's check cell, where Run All stops on an unanswered "
+                        "exercise: put it (and the recap) before the exercises")
+    intro = [m for m in markdown if m.startswith("## Exercises")]
+    if len(intro) != 1 or "Run All stops at the first" not in intro[0] or "Run Selected Cell and All Below" not in intro[0]:
+        problems.append("the '## Exercises' introduction does not say that Run All stops at the first unanswered "
+                        "exercise and how to go on (Run Selected Cell and All Below): copy chapter 01's wording")
     setups = [c for c in code if "google.colab" in c.source]
     if len(setups) != 1 or "seed_everything(" not in setups[0].source or "print(describe())" not in setups[0].source:
         problems.append("there is not exactly one setup cell that installs in Colab, seeds and prints describe()")
@@ -319,7 +408,7 @@ class Wrong:
     words: tuple[str, ...]
 
     @classmethod
-    def of(cls, case: Sequence) -> "Wrong":
+    def of(cls, case: Sequence) -> Wrong:
         exercise, label, answer, words = case
         return cls(exercise, label, answer, (words,) if isinstance(words, str) else tuple(words))
 

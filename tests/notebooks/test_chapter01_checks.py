@@ -21,10 +21,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import nbformat
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbtools import ChapterChecks, exec_source, namespace, run_cell  # noqa: E402
+from nbtools import ChapterChecks, exec_source, namespace, run_cell, verified_scores  # noqa: E402
 
 # ---------------------------------------------------------------- wrong answers
 
@@ -283,49 +281,6 @@ FORBIDDEN_ROUTES = {
         "def conv_param_count(c_in, c_out, k, bias=True):\n"
         "    return sum(p.numel() for p in nn.Conv2d(c_in, c_out, k, bias=bias, device='meta').parameters())\n"),
 }
-
-
-def verified_scores(chapter: str, answers: dict[str, str]) -> dict[str, tuple[float, str]]:
-    """Verify the release answered with the instructor's solutions except ``answers`` as verification does.
-
-    The sandboxed child runs the solution cells and the spec's calls; this process judges each exercise with
-    the statement's rules first (Exercise.rule_violation: forbidden routes, inputs changed, return kinds),
-    then the outputs. Returns ``{test: (points, reason)}``.
-    """
-    import copy
-
-    from course_utils.grading import notebook as gnb
-    from course_utils.grading.sandbox import Limits, run_child
-    from course_utils.grading.spec import load_spec
-
-    root = Path(__file__).resolve().parents[2]
-    spec = load_spec(root, chapter)
-    source = nbformat.read(str(root / "solutions" / chapter / f"{chapter}.ipynb"), as_version=4)
-    nb = copy.deepcopy(nbformat.read(str(root / "notebooks" / chapter / f"{chapter}.ipynb"), as_version=4))
-    instructor = {gnb.nbgrader_meta(c)["grade_id"]: c.source for c in source.cells if gnb.nbgrader_meta(c).get("solution")}
-    for c in nb.cells:
-        gid = gnb.nbgrader_meta(c).get("grade_id")
-        if gnb.nbgrader_meta(c).get("solution"):
-            c.source = answers.get(gid, instructor[gid])
-    jobs, sources = [], {}
-    for ex in spec.exercises:
-        cells, missing = gnb.solution_sources(nb, list(ex.solutions))
-        assert not missing
-        sources[ex.test] = cells
-        jobs.append({**ex.job(), "cells": cells})
-    setup = gnb.setup_sources(source, list(spec.setup_cells or ()))
-    records = run_child(setup, jobs, denied=[str(root / "solutions"), str(root / "grading")], limits=Limits())
-    points = gnb.test_points(source)
-    result = {}
-    for ex in spec.exercises:
-        record = records.get(ex.test, {"status": "error", "error": "no record"})
-        why = ex.rule_violation(sources[ex.test], record)
-        if why is None and record.get("status") == "ok":
-            why = ex.verdict(record.get("outputs", []))
-        elif why is None:
-            why = str(record.get("error", record.get("status")))
-        result[ex.test] = (points[ex.test] if why is None else 0.0, why or "")
-    return result
 
 
 def test_verification_gives_zero_to_the_forbidden_routes() -> None:

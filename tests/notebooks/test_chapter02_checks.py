@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbtools import ChapterChecks, Ran, autograder_source, grade, solution_cells, with_answer, without_hidden  # noqa: E402
+from nbtools import (  # noqa: E402
+    ChapterChecks,
+    Ran,
+    autograder_source,
+    grade,
+    load_solution,
+    solution_cells,
+    verified_variant_scores,
+    with_answer,
+    without_hidden,
+)
 
 # What the statements forbid (running a convolution to read a size) and hold (an int, a tuple), with the words
 # of course_utils.checks' sentences.
@@ -383,20 +393,12 @@ class TestChapter02(ChapterChecks):
 def verified_variants() -> dict[str, str | None]:
     """Every CORRECT, VISIBLE and HIDDEN_ONLY answer judged by grading/02_padding_stride_dilation.py.
 
-    As `python -m course_utils.grading verify` does: the answer's cell runs in the sandboxed child, the
-    spec's rules (forbidden routes, return kinds) and verdict are applied here. One child for all.
-    Maps ``"<kind>:<exercise>:<label>"`` to None (full marks) or the sentence that scores it 0.
+    As `python -m course_utils.grading verify` does (nbtools.verified_variant_scores): the answer's cell
+    runs in the sandboxed child, the spec's rules (forbidden routes, return kinds) and verdict are applied
+    here. One child for all. Maps ``"<kind>:<exercise>:<label>"`` to None (full marks) or the sentence
+    that scores it 0.
     """
-    from nbtools import ROOT, load_solution
-
-    from course_utils.grading import notebook as grading_nb
-    from course_utils.grading.sandbox import Limits, run_child
-    from course_utils.grading.spec import load_spec
-
-    spec = load_spec(ROOT, TestChapter02.CHAPTER)
-    source = load_solution(TestChapter02.CHAPTER)
-    cells = solution_cells(source)
-    by_cell = {ex.solutions[-1]: ex for ex in spec.exercises}
+    cells = solution_cells(load_solution(TestChapter02.CHAPTER))
     variants = {f"correct:{e}:{label}": (e, answer) for e, label, answer in TestChapter02.CORRECT}
     variants.update(
         {
@@ -404,20 +406,10 @@ def verified_variants() -> dict[str, str | None]:
             for e, label, answer, _ in [*TestChapter02.VISIBLE, *TestChapter02.HIDDEN_ONLY]
         }
     )
-    jobs, sources = [], {}
-    for key, (exercise, answer) in variants.items():
-        sources[key] = with_answer(cells[exercise].source, answer)
-        jobs.append({**by_cell[exercise].job(), "test_id": key, "cells": [sources[key]]})
-    setup = grading_nb.setup_sources(source, list(spec.setup_cells or ()))
-    records = run_child(setup, jobs, denied=[str(ROOT / "solutions"), str(ROOT / "grading")], limits=Limits())
-    verdicts: dict[str, str | None] = {}
-    for key, (exercise, _) in variants.items():
-        ex, record = by_cell[exercise], records.get(key, {"status": "error", "error": "no record"})
-        why = ex.rule_violation([sources[key]], record)
-        if why is None:
-            why = ex.verdict(record.get("outputs", [])) if record.get("status") == "ok" else str(record.get("error"))
-        verdicts[key] = why
-    return verdicts
+    scores = verified_variant_scores(
+        TestChapter02.CHAPTER, {key: (e, with_answer(cells[e].source, answer)) for key, (e, answer) in variants.items()}
+    )
+    return {key: None if points > 0 else reason for key, (points, reason) in scores.items()}
 
 
 @pytest.mark.parametrize(

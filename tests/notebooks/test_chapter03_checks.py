@@ -3,8 +3,8 @@
 The tests are nbtools.ChapterChecks'; VISIBLE and HIDDEN_ONLY answers replace a solution block.
 Besides wrong values, the visible checks refuse PyTorch's own pooling (any route), answers that
 change their input in place and a tensor where a float is asked. The chapter's own tests below
-check that section 8's conclusion follows from the figures the notebook computes, and that the
-quiz sits where Run All reaches it.
+check that section 8's conclusion follows from the figures the notebook computes (the quiz's place,
+before the first check cell where Run All reaches it, is the shared test_structure's rule).
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbtools import (  # noqa: E402
-    ROOT, ChapterChecks, autograder_cells, exec_source, hyper_cell, load_solution, namespace, run_cell, structure_problems,
+    ROOT,
+    ChapterChecks,
+    autograder_cells,
+    exec_source,
+    hyper_cell,
+    load_solution,
+    namespace,
+    run_cell,
+    verified_scores,
 )
 
 FORBIDDEN = "which this exercise forbids"
@@ -225,17 +233,6 @@ class TestChapter03(ChapterChecks):
 
     # ------------------------------------------------------------ chapter 03's own layout and content
 
-    def test_structure(self, notebook) -> None:
-        """The shared conventions, except that the quiz sits before the exercises, where Run All reaches it."""
-        problems = [p for p in structure_problems(notebook, self.CHAPTER) if "last code cell is not the quiz" not in p]
-        assert not problems, "\n".join(problems)
-        code = [c for c in notebook.cells if c.cell_type == "code"]
-        quiz = [i for i, c in enumerate(code) if "Quiz(" in c.source]
-        first_test = min(code.index(c) for c in autograder_cells(notebook).values())
-        assert len(quiz) == 1 and quiz[0] < first_test, "the quiz must come before the first autograder cell (Run All stops there)"
-        intro = next(c.source for c in notebook.cells if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
-        assert "Run All stops at the first exercise" in intro and "Run Selected Cell and All Below" in intro
-
     def test_sections_6_and_8_conclusions_follow_from_the_figures(self, notebook) -> None:
         """Every ordering the prose of sections 6 and 8 states holds on the figures the notebook computes (smoke mode)."""
         ns = namespace(notebook, hyper=True)
@@ -332,52 +329,9 @@ SUBTLE = _answers(TestChapter03.HIDDEN_ONLY, {
 SUBTLE["prediction_consistency"] = _cell(_SIGNATURES["prediction_consistency"], "return 1.0")  # defect 4
 
 
-def verified_scores(answers: dict[str, str]) -> dict[str, tuple[float, str]]:
-    """Chapter 03's release answered with the solutions except ``answers``, judged as verification judges it.
-
-    The sandboxed child runs the solution cells and the spec's calls; this process applies each exercise's
-    rules first (Exercise.rule_violation: forbidden routes, inputs changed, return kinds), then its outputs.
-    """
-    import copy
-
-    import nbformat
-
-    from course_utils.grading import notebook as gnb
-    from course_utils.grading.sandbox import Limits, run_child
-    from course_utils.grading.spec import load_spec
-
-    chapter, root = "03_pooling", Path(__file__).resolve().parents[2]
-    spec = load_spec(root, chapter)
-    source = nbformat.read(str(root / "solutions" / chapter / f"{chapter}.ipynb"), as_version=4)
-    nb = copy.deepcopy(nbformat.read(str(root / "notebooks" / chapter / f"{chapter}.ipynb"), as_version=4))
-    instructor = {gnb.nbgrader_meta(c)["grade_id"]: c.source for c in source.cells if gnb.nbgrader_meta(c).get("solution")}
-    for c in nb.cells:
-        gid = gnb.nbgrader_meta(c).get("grade_id")
-        if gnb.nbgrader_meta(c).get("solution"):
-            c.source = answers.get(gid, instructor[gid])
-    jobs, sources = [], {}
-    for ex in spec.exercises:
-        cells, missing = gnb.solution_sources(nb, list(ex.solutions))
-        assert not missing
-        sources[ex.test] = cells
-        jobs.append({**ex.job(), "cells": cells})
-    records = run_child(gnb.setup_sources(source, list(spec.setup_cells or ())), jobs,
-                        denied=[str(root / "solutions"), str(root / "grading")], limits=Limits())
-    points, result = gnb.test_points(source), {}
-    for ex in spec.exercises:
-        record = records.get(ex.test, {"status": "error", "error": "no record"})
-        why = ex.rule_violation(sources[ex.test], record)
-        if why is None and record.get("status") == "ok":
-            why = ex.verdict(record.get("outputs", []))
-        elif why is None:
-            why = str(record.get("error", record.get("status")))
-        result[ex.test] = (points[ex.test] if why is None else 0.0, why or "")
-    return result
-
-
 def test_verification_scores_the_rule_breakers_zero_with_the_notebooks_sentence() -> None:
     """Defects 3 and 6: PyTorch's pooling, autograd, a max, an input scaled in place, a tensor for a float."""
-    scores = verified_scores(RULE_BREAKERS)
+    scores = verified_scores(TestChapter03.CHAPTER, RULE_BREAKERS)
     expected = {"max_pool2d": "`max_pool2d` calls `F.max_pool2d`, which this exercise forbids",
                 "avg_pool2d": "`avg_pool2d` changed its argument `x` in place",
                 "max_pool2d_backward": "`torch.autograd.grad`, which this exercise forbids",
@@ -392,11 +346,11 @@ def test_verification_scores_the_rule_breakers_zero_with_the_notebooks_sentence(
 
 def test_verification_scores_the_subtle_answers_zero() -> None:
     """What only hidden inputs expose scores 0 verified too, and so does `return 1.0` (defect 4)."""
-    scores = verified_scores(SUBTLE)
+    scores = verified_scores(TestChapter03.CHAPTER, SUBTLE)
     for exercise in SUBTLE:
         assert scores[f"test_{exercise}"][0] == 0, (exercise, scores[f"test_{exercise}"])
     assert scores["test_max_pool_relu"][0] == 2, scores
-    right = verified_scores({})
+    right = verified_scores(TestChapter03.CHAPTER, {})
     assert all(points > 0 for points, _ in right.values()), right
 
 

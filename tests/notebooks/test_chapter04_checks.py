@@ -13,9 +13,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbtools import (  # noqa: E402
-    ChapterChecks, Ran, exec_source, grade, load_solution, namespace, run_cell, solution_cells, with_answer,
+    ChapterChecks,
+    Ran,
+    exec_source,
+    grade,
+    load_solution,
+    namespace,
+    run_cell,
+    solution_cells,
+    verified_scores,
+    with_answer,
 )
-from test_chapter01_checks import verified_scores  # noqa: E402
 
 SPAN = """
 for k, s, p, d in reversed(layers):
