@@ -28,7 +28,7 @@ def check_module(module: Any, expected_type: type | None = None, name: str = "mo
     """Fail unless ``module`` is an ``nn.Module`` (of ``expected_type`` when given).
 
     Example:
-        >>> check_module(MixedPool2d(2), nn.Module, "MixedPool2d(2)")
+        >>> check_module(classifier(32, 32), nn.Sequential, "classifier(32, 32)")  # chapter 02, Exercise 4
     """
     from torch import nn
 

@@ -13,7 +13,8 @@ all built from ``torch.nn`` layers named in :data:`LAYERS`:
   data, and :func:`build` (grader) rebuilds real ``torch.nn`` layers from
   that description, so the grader judges PyTorch's own layers, never the
   learner's objects;
-* a module class as an answer (``MixedPool2d(k, stride, a)``):
+* a module class, or a function that builds a module, as an answer
+  (``make_cnn(num_classes)`` in chapter 05, run on a batch ``x``):
   :func:`run_module` (child) constructs it, runs it forward and backward and
   returns its output, parameters and their gradients;
 * a module class that must hold a reference model's weights under the same
