@@ -257,8 +257,8 @@ def test_grades_come_from_the_last_verification_without_rerunning(tmp_path: Path
     rows = [
         {"student": "ada", "chapter": "01_convolution", "verified": 6.0, "nbgrader": 8.0, "max_score": 8.0,
          "flags": ["nbgrader_higher"], "exercises": []},
-        {"student": "bob", "chapter": "02_padding_stride_dilation", "verified": 10.0, "nbgrader": None,
-         "max_score": 10.0, "flags": [], "exercises": []},
+        {"student": "bob", "chapter": "02_padding_stride_dilation", "verified": 12.0, "nbgrader": None,
+         "max_score": 12.0, "flags": [], "exercises": []},
     ]
     (tmp_path / "verification.json").write_text(json.dumps(rows))
     assert grading_main(["grades", str(tmp_path), "--csv", str(tmp_path / "g.csv"), "--chapter", "01_convolution"]) == 0
