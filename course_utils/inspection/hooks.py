@@ -13,7 +13,7 @@ initialisation chapter plots (Glorot & Bengio, 2010; He et al., 2015).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,26 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
+@contextmanager
+def _on_outputs(chosen: list[tuple[str, nn.Module]], record: Callable[[str, torch.Tensor], None]) -> Iterator[None]:
+    """Call ``record(name, tensor)`` with the (first) tensor each chosen layer outputs, while the block runs."""
+
+    def hook_for(name: str):
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:
+            tensor = _first_tensor(output)
+            if tensor is not None:
+                record(name, tensor)
+
+        return hook
+
+    handles = [module.register_forward_hook(hook_for(name)) for name, module in chosen]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 class Captured(dict):
     """Maps each layer name to a list of tensors, one per call of the layer, oldest first.
 
@@ -107,21 +127,12 @@ def capture_activations(model: nn.Module, layers: Any = None, *, to_cpu: bool = 
     chosen = resolve_layers(model, layers)
     captured = Captured({name: [] for name, _ in chosen})
 
-    def hook_for(name: str):
-        def hook(module: nn.Module, args: tuple, output: Any) -> None:
-            tensor = _first_tensor(output)
-            if tensor is not None:
-                kept = tensor.detach().clone()
-                captured[name].append(kept.cpu() if to_cpu else kept)
+    def keep(name: str, tensor: torch.Tensor) -> None:
+        kept = tensor.detach().clone()
+        captured[name].append(kept.cpu() if to_cpu else kept)
 
-        return hook
-
-    handles = [module.register_forward_hook(hook_for(name)) for name, module in chosen]
-    try:
+    with _on_outputs(chosen, keep):
         yield captured
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @contextmanager
@@ -143,27 +154,23 @@ def capture_gradients(model: nn.Module, layers: Any = None, *, to_cpu: bool = Fa
     tensor_handles: list[Any] = []
     active = [True]
 
-    def hook_for(name: str):
-        def hook(module: nn.Module, args: tuple, output: Any) -> None:
-            tensor = _first_tensor(output)
-            if tensor is None or not tensor.requires_grad:
-                return
+    def watch(name: str, tensor: torch.Tensor) -> None:
+        if not tensor.requires_grad:
+            return
 
-            def store(grad: torch.Tensor) -> None:
-                if active[0]:
-                    kept = grad.detach().clone()
-                    captured[name].append(kept.cpu() if to_cpu else kept)
+        def store(grad: torch.Tensor) -> None:
+            if active[0]:
+                kept = grad.detach().clone()
+                captured[name].append(kept.cpu() if to_cpu else kept)
 
-            tensor_handles.append(tensor.register_hook(store))
+        tensor_handles.append(tensor.register_hook(store))
 
-        return hook
-
-    handles = [module.register_forward_hook(hook_for(name)) for name, module in chosen]
     try:
-        yield captured
+        with _on_outputs(chosen, watch):
+            yield captured
     finally:
         active[0] = False
-        for handle in handles + tensor_handles:
+        for handle in tensor_handles:
             handle.remove()
 
 
@@ -230,18 +237,5 @@ def activation_stats(model: nn.Module, layers: Any = None) -> Iterator[Activatio
     """
     chosen = resolve_layers(model, layers)
     stats = ActivationStats([name for name, _ in chosen])
-
-    def hook_for(name: str):
-        def hook(module: nn.Module, args: tuple, output: Any) -> None:
-            tensor = _first_tensor(output)
-            if tensor is not None:
-                stats.record(name, tensor)
-
-        return hook
-
-    handles = [module.register_forward_hook(hook_for(name)) for name, module in chosen]
-    try:
+    with _on_outputs(chosen, stats.record):
         yield stats
-    finally:
-        for handle in handles:
-            handle.remove()
