@@ -80,7 +80,8 @@ release: $(STAMP)
 # Grade submitted/<student>/<chapter>/<chapter>.ipynb (every chapter, or CHAPTER=...) with
 # nbgrader in JOBS processes (students split between them, each in its own copy of the
 # gradebook, merged back), always in smoke mode; export nbgrader's grades to grades.csv;
-# then verify. One summary names every hand-in nbgrader could not grade or had to repair.
+# then verify (JOBS children at once). One summary names every hand-in nbgrader could not
+# grade or had to repair.
 # Fails only when grading itself could not be done (no gradebook, no hand-in, nbgrader
 # stopped as a whole), never because of one broken hand-in. nbgrader's log: autograde.log.
 JOBS ?= 1
@@ -107,7 +108,7 @@ collect: $(STAMP)
 # every disagreement with nbgrader; writes verified_grades.csv and verification.json.
 VERIFY_ARGS ?=
 verify: $(STAMP)
-	$(PY) -m course_utils.grading verify . --jobs $(if $(filter 1,$(JOBS)),2,$(JOBS)) $(foreach ch,$(CHAPTER),--chapter $(ch)) $(VERIFY_ARGS)
+	$(PY) -m course_utils.grading verify . --jobs $(JOBS) $(foreach ch,$(CHAPTER),--chapter $(ch)) $(VERIFY_ARGS)
 
 # HTML feedback for every autograded submission in feedback/ (hidden tests are never shown).
 feedback: $(STAMP)

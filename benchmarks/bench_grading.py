@@ -5,16 +5,16 @@ otherwise the corpus's toy chapter, three small exercises) with N hand-ins (a
 mix of correct, wrong and adversarial ones: input transformer, patched checks,
 ``os._exit``, planted course_utils). The same class is graded twice from the same
 freshly released gradebook, by what ``make autograde`` runs
-(``course_utils.grading.autograde`` with ``jobs`` processes, then the
-verification with ``max(2, jobs)`` children). Prints hand-ins per minute of
+(``course_utils.grading.autograde`` with ``jobs`` nbgrader processes, then
+the verification with ``jobs`` children at once). Prints hand-ins per minute of
 each stage and of both, the JOBS=2 speed-up (target: at least 1.7x on two
 cores) and the projected time for 500 students x 13 chapters on a 16-core
 machine, assuming every chapter costs what this one costs and 16 processes scale
 as well as 2 do here (the load average is printed: other work on the machine
 lowers both rates).
 
-    python benchmarks/bench_grading.py            # N = 8 hand-ins
-    BENCH_GRADING_N=16 python benchmarks/bench_grading.py
+    python benchmarks/bench_grading.py            # N = 8 hand-ins, one round
+    BENCH_GRADING_N=16 BENCH_GRADING_ROUNDS=2 python benchmarks/bench_grading.py
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from course_utils.grading.spec import load_spec  # noqa: E402
 from course_utils.grading.verify import verify_course  # noqa: E402
 
 N = int(os.environ.get("BENCH_GRADING_N", "8"))
+ROUNDS = int(os.environ.get("BENCH_GRADING_ROUNDS", "1"))  # JOBS=1 and JOBS=2 interleaved; the fastest round counts
 MIX = ["correct", "edited_locked_test_cell", "input_transformer", "correct", "patched_checks_in_solution",
        "os_exit", "correct", "planted_course_utils", "one_stub_left"]
 CLASS = (500, 13, 16)  # students, chapters, cores of the projection
@@ -88,7 +89,7 @@ def grade(course: Path, jobs: int) -> tuple[float, float]:
     t_nbgrader = time.perf_counter() - start
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        verify_course(course, jobs=max(2, jobs), limits=Limits())
+        verify_course(course, jobs=jobs, limits=Limits())
     return t_nbgrader, time.perf_counter() - start
 
 
@@ -98,10 +99,15 @@ def main() -> None:
         chapter = build_course(course)
         shutil.copy2(course / "gradebook.db", course / "gradebook.release.db")
         load = os.getloadavg()[0]
-        rows = {jobs: grade(course, jobs) for jobs in (1, 2)}
+        runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+        for _ in range(ROUNDS):  # interleaved, so a burst of other work on the machine hits both settings
+            for jobs in runs:
+                runs[jobs].append(grade(course, jobs))
+                load = max(load, os.getloadavg()[0])
+        rows = {jobs: min(times, key=sum) for jobs, times in runs.items()}
         load = max(load, os.getloadavg()[0])
     print(f"grading throughput: {N} hand-ins of {chapter} (correct, wrong, adversarial mixed), "
-          f"{os.cpu_count()} CPU(s), load average up to {load:.1f} while measuring")
+          f"{os.cpu_count()} CPU(s), load average up to {load:.1f} while measuring, best of {ROUNDS} round(s)")
     print(f"  {'JOBS':>4} {'nbgrader s':>11} {'verify s':>9} {'hand-ins/min nbgrader':>22} "
           f"{'verify':>7} {'both':>7}")
     rate = {}

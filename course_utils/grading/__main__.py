@@ -35,7 +35,7 @@ def _autograde(args: argparse.Namespace) -> int:
     if export.returncode != 0:
         print("autograde: nbgrader export failed (see above); grades.csv was not written.")
         return 1
-    verify(course, args.chapter, jobs=max(2, args.jobs), limits=Limits(memory_mb=args.memory_mb or Limits.memory_mb))
+    verify(course, args.chapter, jobs=args.jobs, limits=Limits(memory_mb=args.memory_mb or Limits.memory_mb))
     return 0
 
 
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return p
 
     p = course_command("autograde", "nbgrader in N processes, nbgrader's grades.csv, then verify")
-    p.add_argument("--jobs", type=int, default=1, help="nbgrader processes at once, students split between them")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="processes at once: nbgrader processes (students split between them), then verification children")
     p.add_argument("--nbgrader", default="", help="extra nbgrader arguments, e.g. --nbgrader=--Execute.timeout=60")
     p.add_argument("--memory-mb", type=int, default=None, help="address-space limit of a verification child (MiB)")
     p = course_command("verify", "re-grade outside the learner's kernel (verified_grades.csv, verification.json)")
