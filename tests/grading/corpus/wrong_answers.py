@@ -154,4 +154,62 @@ def classifier(height, width):
     return grad[0].abs().sum(dim=0)
 ''',
     },
+    "05_first_cnn": {
+        "make_cnn": '''def make_cnn(num_classes):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+            self.fc = nn.Linear(16, num_classes)
+
+        def forward(self, x):
+            return self.fc(self.features(x).squeeze())  # (16,) for a batch of one: the visible batches are larger
+
+    return Net()
+''',
+        "channel_mean_std": '''def channel_mean_std(loader):
+    count = 0
+    total = torch.zeros(3, dtype=torch.float64)  # three channels assumed (the visible images are RGB)
+    squares = torch.zeros(3, dtype=torch.float64)
+    for x, _ in loader:
+        x = x.double()
+        count += x.shape[0] * x.shape[2] * x.shape[3]
+        total += x.sum(dim=(0, 2, 3))
+        squares += (x ** 2).sum(dim=(0, 2, 3))
+    mean = total / count
+    return mean, (squares / count - mean ** 2).sqrt()
+''',
+        "train_one_epoch": '''def train_one_epoch(model, loader, loss_fn, optimizer):
+    model.train()
+    total, count = 0.0, 0
+    for x, y in loader:
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()  # after the step: gradients left over from earlier code reach the first step
+        total += loss.item() * len(y)
+        count += len(y)
+    return total / count
+''',
+        "evaluate": '''def evaluate(model, loader, loss_fn):
+    was_training = model.training
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    for x, y in loader:  # no torch.no_grad(): autograd records every batch
+        scores = model(x)
+        total += loss_fn(scores, y).item() * len(y)
+        correct += (scores.argmax(dim=1) == y).sum().item()
+        count += len(y)
+    model.train(was_training)
+    return total / count, correct / count
+''',
+        "accuracy": '''def accuracy(scores, labels):
+    return round((scores.argmax(dim=1) == labels).float().mean().item(), 2)  # rounded for display
+''',
+        "confusion_matrix": '''def confusion_matrix(labels, predictions, num_classes):
+    k = int(max(labels.max(), predictions.max())) + 1  # too small when the last classes never appear
+    flat = labels.long() * k + predictions.long()
+    return torch.bincount(flat, minlength=k * k).reshape(k, k)
+''',
+    },
 }
