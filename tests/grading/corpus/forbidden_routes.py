@@ -47,4 +47,11 @@ FORBIDDEN: dict[str, dict[str, str]] = {
                              "    from course_utils import confusion_counts\n"
                              "    return confusion_counts(labels, predictions, num_classes)\n"),
     },
+    "06_normalisation": {
+        "batch_norm_train": 'def batch_norm_train(x, weight, bias, running_mean, running_var, momentum=0.1, eps=1e-5):\n    return F.batch_norm(x, running_mean, running_var, weight, bias, training=True, momentum=momentum, eps=eps)\n',
+        "batch_norm_eval": 'def batch_norm_eval(x, weight, bias, running_mean, running_var, eps=1e-5):\n    return torch.ops.aten.native_batch_norm(x, weight, bias, running_mean, running_var, False, 0.0, eps)[0]\n',
+        "layer_norm": 'def layer_norm(x, weight, bias, eps=1e-5):\n    return F.layer_norm(x, x.shape[1:], weight, bias, eps)\n',
+        "group_norm": 'def group_norm(x, num_groups, weight, bias, eps=1e-5):\n    return F.group_norm(x, num_groups, weight, bias, eps)\n',
+        "fuse_conv_bn": 'def fuse_conv_bn(conv, bn):\n    import copy\n    from torch.nn.utils import fusion\n    return fusion.fuse_conv_bn_eval(copy.deepcopy(conv).eval(), copy.deepcopy(bn).eval())\n',
+    },
 }

@@ -212,4 +212,44 @@ def classifier(height, width):
     return torch.bincount(flat, minlength=k * k).reshape(k, k)
 ''',
     },
+    "06_normalisation": {
+        "batch_norm_train": '''def batch_norm_train(x, weight, bias, running_mean, running_var, momentum=0.1, eps=1e-5):
+    n = x.numel() // x.shape[1]
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    var = (x * x).mean(dim=(0, 2, 3), keepdim=True) - mean ** 2      # E[x^2] - E[x]^2: cancels in float32
+    out = (x - mean) / torch.sqrt(var + eps) * weight.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1)
+    running_mean.mul_(1 - momentum).add_(momentum * mean.reshape(-1))
+    running_var.mul_(1 - momentum).add_(momentum * var.reshape(-1) * n / (n - 1))
+    return out
+''',
+        "batch_norm_eval": '''def batch_norm_eval(x, weight, bias, running_mean, running_var, eps=1e-5):
+    n, c, h, w = x.shape
+    flat = x.view(n, c, h * w)                     # view needs a contiguous tensor
+    out = (flat - running_mean[:, None]) / torch.sqrt(running_var[:, None] + eps) * weight[:, None] + bias[:, None]
+    return out.view(n, c, h, w)
+''',
+        "layer_norm": '''def layer_norm(x, weight, bias, eps=1e-5):
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    var = (x * x).mean(dim=(1, 2, 3), keepdim=True) - mean ** 2
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+''',
+        "group_norm": '''def group_norm(x, num_groups, weight, bias, eps=1e-5):
+    n, c, h, w = x.shape
+    groups = x.view(n, num_groups, -1)                           # view needs a contiguous tensor
+    mean = groups.mean(dim=2, keepdim=True)
+    var = groups.var(dim=2, unbiased=False, keepdim=True)
+    out = ((groups - mean) / torch.sqrt(var + eps)).view(n, c, h, w)
+    return out * weight.reshape(1, c, 1, 1) + bias.reshape(1, c, 1, 1)
+''',
+        "fuse_conv_bn": '''def fuse_conv_bn(conv, bn):
+    with torch.no_grad():
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        conv_bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride[0], padding=conv.padding[0],
+                          dilation=conv.dilation[0], bias=True, dtype=conv.weight.dtype)
+        fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
+        fused.bias.copy_((conv_bias - bn.running_mean) * scale + bn.bias)
+    return fused
+''',
+    },
 }
