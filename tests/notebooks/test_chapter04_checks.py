@@ -192,19 +192,14 @@ class TestChapter04(ChapterChecks):
 def test_verification_refuses_a_changed_input_and_a_result_of_the_wrong_kind() -> None:
     """Defect 6: gradient_map leaving requires_grad/.grad on the caller's x passed verification; so did a tensor
     where an int is asked. A named tuple, a right answer, must keep its points."""
-    chapter = "04_receptive_fields"
+    chapter = TestChapter04.CHAPTER
     nb = load_solution(chapter)
     cells = solution_cells(nb)
+    as_tensor = next(answer for exercise, label, answer, _ in TestChapter04.VISIBLE
+                     if (exercise, label) == ("layers_to_cover", "returns a tensor"))
     answers = {
         "gradient_map": with_answer(cells["gradient_map"].source, GRADIENT_ON_CALLERS_X),
-        "layers_to_cover": with_answer(cells["layers_to_cover"].source, """
-            size, jump, layers = 1, 1, 0
-            while size < target:
-                size += 2 * jump
-                jump *= strides[layers] if layers < len(strides) else 1
-                layers += 1
-            return torch.tensor(layers)
-            """),
+        "layers_to_cover": with_answer(cells["layers_to_cover"].source, as_tensor),
         "input_span": with_answer(cells["input_span"].source, SPAN.replace(
             "return first, last", "from collections import namedtuple\nreturn namedtuple('Span', 'first last')(first, last)")),
     }
