@@ -93,15 +93,21 @@ def playwright():
     return sync_playwright()
 
 
-def run_explorer_cell(page, lab):
-    """Open the notebook, run its cell once the kernel is idle; return (cell locator, picture locator)."""
+def run_code_cell(page, lab, index: int = 0):
+    """Open the notebook, run its code cell number ``index`` once the kernel is idle; return the cell locator."""
     page.goto(lab, timeout=60_000)
-    cell = page.locator(".jp-Notebook .jp-CodeCell").first
+    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(index)
     cell.wait_for(timeout=60_000)
     # the kernel must be connected and idle before the cell runs, or the request is dropped
     page.get_by_text("Python 3 (ipykernel) | Idle").first.wait_for(timeout=90_000)
     cell.locator(".cm-content, .CodeMirror").first.click()
     page.keyboard.press("Shift+Enter")
+    return cell
+
+
+def run_explorer_cell(page, lab):
+    """Run the notebook's first cell (the KernelExplorer); return (cell locator, picture locator)."""
+    cell = run_code_cell(page, lab, 0)
     picture = cell.locator("img.widget-image").first
     picture.wait_for(state="visible", timeout=90_000)
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=picture.element_handle(), timeout=30_000)
@@ -188,12 +194,7 @@ def test_quiz_enter_submits_and_explains_only_after_an_attempt(lab):
         browser = launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(lab, timeout=60_000)
-            cell = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
-            cell.wait_for(timeout=60_000)
-            page.get_by_text("Python 3 (ipykernel) | Idle").first.wait_for(timeout=90_000)
-            cell.locator(".cm-content, .CodeMirror").first.click()
-            page.keyboard.press("Shift+Enter")
+            cell = run_code_cell(page, lab, 1)
             box = cell.locator(".widget-text input").first
             box.wait_for(state="visible", timeout=90_000)
             assert "32 - 3 + 1" not in cell.inner_text()  # neither in the cell's source nor in the widget
