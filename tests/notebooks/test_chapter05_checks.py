@@ -511,3 +511,58 @@ def test_notebook_and_spec_forbid_the_same_routes() -> None:
         ns: dict = {}
         exec("from course_utils.checks import Forbid\n" + source[start : source.index(")\n", start) + 1], ns)  # noqa: S102
         assert ns[variable] == spec[test].forbid, test
+
+
+# ---------------------------------------------------------------- what the prose says, the notebook measures
+
+
+def test_the_chapter_measures_what_its_prose_says() -> None:
+    """Run the concept cells (smoke mode) and hold the prose's conclusions to the values they compute.
+
+    Section 1: the three styles compute the same function (difference 0). Section 2: the chunked statistics
+    equal the stacked tensor's. Section 8: the softmax model fails the raw-scores and one-batch checks while its initial
+    loss passes (the prose says so), the fixed model passes everything. Section 9: a second backward without
+    zero_grad doubles the gradient; dropout makes train-mode calls differ and eval-mode ones agree.
+    """
+    import contextlib
+    import io
+    import os
+
+    from nbtools import exec_source
+
+    nb = load_solution(CHAPTER)
+    ns: dict = {"__name__": "__main__"}
+    old = os.environ.get("COURSE_SMOKE")
+    os.environ["COURSE_SMOKE"] = "1"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            for c in nb.cells:
+                if c.cell_type != "code":
+                    continue
+                if c.get("id") in (
+                    "cifar10-data",
+                    "cifar10-train",
+                    "cifar10-results",
+                    "cifar10-confused",
+                    "save-load",
+                    "gpu-where",
+                ):
+                    continue  # CIFAR-10 is not needed for these claims
+                exec_source(c.source, ns, c.get("id", "cell"))
+                if c.get("id") == "mistakes-measure":
+                    break
+    finally:
+        if old is None:
+            os.environ.pop("COURSE_SMOKE", None)
+        else:
+            os.environ["COURSE_SMOKE"] = old
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+    assert ns["difference"] == 0.0
+    broken, fixed = ns["sanity_check"](ns["broken"], ns["c2_train_loader"], ns["nn"].CrossEntropyLoss()), ns["report"]
+    assert {"raw_scores", "overfit_one_batch"} <= set(broken.failed) and "initial_loss" not in broken.failed, broken
+    assert fixed.ok, fixed
+    assert abs(ns["ratio"].mean().item() - 2.0) < 1e-5
+    assert ns["train_diff"] > 0.01 and ns["eval_diff"] == 0.0
+    assert (ns["C2_MEAN"] - ns["stacked"].mean(dim=(0, 2, 3))).abs().max() < 1e-12
