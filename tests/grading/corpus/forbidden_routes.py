@@ -54,4 +54,18 @@ FORBIDDEN: dict[str, dict[str, str]] = {
         "group_norm": 'def group_norm(x, num_groups, weight, bias, eps=1e-5):\n    return F.group_norm(x, num_groups, weight, bias, eps)\n',
         "fuse_conv_bn": 'def fuse_conv_bn(conv, bn):\n    import copy\n    from torch.nn.utils import fusion\n    return fusion.fuse_conv_bn_eval(copy.deepcopy(conv).eval(), copy.deepcopy(bn).eval())\n',
     },
+    "08_optimisation": {
+        "clip_grad_norm": ("def clip_grad_norm(grads, max_norm):\n"
+                           "    params = [torch.nn.Parameter(torch.empty_like(g)) for g in grads]\n"
+                           "    for p, g in zip(params, grads):\n"
+                           "        p.grad = g\n"
+                           "    return torch.nn.utils.clip_grad_norm_(params, max_norm)\n"),
+        "accumulate_step": ("def accumulate_step(model, loss_fn, batches, optimizer):\n"
+                            "    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])\n"
+                            "    optimizer.zero_grad()\n"
+                            "    loss = loss_fn(model(x), y)\n"
+                            "    loss.backward()\n"
+                            "    optimizer.step()\n"
+                            "    return loss.item()\n"),
+    },
 }

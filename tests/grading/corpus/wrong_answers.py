@@ -252,4 +252,43 @@ def classifier(height, width):
     return fused
 ''',
     },
+    "08_optimisation": {
+        "warmup_cosine": '''def warmup_cosine(step, total, warmup, peak):
+    if warmup > 0 and step <= warmup:  # one step too many: above peak at step `warmup`
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+''',
+        "clip_grad_norm": '''def clip_grad_norm(grads, max_norm):
+    norm = torch.cat([g.view(-1) for g in grads]).norm()  # view() fails on a non-contiguous gradient
+    if norm > max_norm:
+        for g in grads:
+            g.mul_(max_norm / (norm + 1e-6))
+    return norm
+''',
+        "early_stopping": '''def early_stopping(val_losses, patience, min_delta=0.0):
+    best_epoch, wait = 1, 0
+    for epoch in range(2, len(val_losses) + 1):
+        if val_losses[epoch - 1] < val_losses[epoch - 2] - min_delta:  # compared with the previous epoch, not the best
+            best_epoch, wait = epoch, 0
+        else:
+            wait += 1
+            if wait >= patience:
+                return best_epoch, epoch
+    return best_epoch, len(val_losses)
+''',
+        "accumulate_step": '''def accumulate_step(model, loss_fn, batches, optimizer):
+    total = sum(len(x) for x, _ in batches)
+    optimizer.zero_grad()
+    whole = 0.0
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y) * (len(x) / total)  # the loss it was given is ignored
+        loss.backward()
+        whole += loss.item()
+    optimizer.step()
+    return whole
+''',
+        "scaled_schedule": '''def scaled_schedule(base_lr, base_batch, batch, dataset_size, warmup_epochs):
+    return base_lr * (batch // base_batch), warmup_epochs * math.ceil(dataset_size / batch)  # integer ratio
+''',
+    },
 }
