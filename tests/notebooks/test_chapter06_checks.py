@@ -327,3 +327,63 @@ def test_the_spec_runs_the_helper_cell_the_checks_use() -> None:
         and "def fused_conv_output(" in helper[0].source
     )
     assert {ex.name for ex in spec.exercises} >= {"batch_norm_steps", "fused_conv_output"}
+
+
+# ---------------------------------------------------------------- the prose and the quiz against what PyTorch computes
+
+
+def _run_concept_cells(ids: list[str]) -> str:
+    """Run the setup cell, then the concept cells ``ids`` in order; return what the concept cells print."""
+    import contextlib
+    import io
+
+    nb = load_solution(CHAPTER)
+    by_id = {c.get("id"): c for c in nb.cells}
+    ns: dict = {"__name__": "__main__"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec_source(nbtools.setup_cell(nb).source, ns, "setup")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for cid in ids:
+            exec_source(by_id[cid].source, ns, cid)
+    return out.getvalue()
+
+
+def test_sections_3_4_and_6_print_what_their_prose_says() -> None:
+    """Running buffers agree with the rule by hand; eval mode ignores the companions; the bias cancels in train mode
+    and leaks into eval mode less and less (the prose reads these numbers)."""
+    import re
+
+    printed = _run_concept_cells(["running-by-hand", "eval-independence", "bias-free"])
+    mean_gap, var_gap = map(float, re.search(r"largest difference: mean (\S+), var (\S+);", printed).groups())
+    assert mean_gap < 1e-5 and var_gap < 1e-5, printed
+    train_change = float(re.search(r"train mode: largest change .* = (\S+)", printed).group(1))
+    eval_change = float(re.search(r"eval  mode: largest change .* = (\S+)", printed).group(1))
+    assert train_change > 0.1 and eval_change == 0.0, printed
+    gaps = [tuple(map(float, m)) for m in re.findall(r"in train mode (\S+), in eval mode (\S+) ", printed)]
+    assert len(gaps) == 3 and all(train < 1e-5 for train, _ in gaps), printed
+    assert gaps[0][1] > 0.1 and gaps[2][1] < gaps[0][1] * 1e-2, printed
+
+
+def test_quiz_answers_agree_with_pytorch() -> None:
+    import torch
+    from torch import nn
+
+    from course_utils.widgets.quiz import decode_answer
+
+    nb = load_solution(CHAPTER)
+    quiz = exec_source(next(c.source for c in nb.cells if "Quiz(" in c.source), {}, "quiz")
+    answers = [decode_answer(q["key"])[0] if "key" in q else q["answer"] for q in quiz.questions]
+    x = torch.randn(4, 16, 8, 8)
+    assert answers[0] == x[:, 0].numel()
+    bn = nn.BatchNorm2d(3).eval()
+    bn(torch.randn(4, 3, 5, 5))
+    assert answers[1] == 2 and bn.num_batches_tracked.item() == 0 and bn.running_mean.abs().max() == 0
+    assert answers[2] == 2
+    torch.testing.assert_close(
+        nn.GroupNorm(1, 4, affine=False)(x[:, :4]), nn.LayerNorm([4, 8, 8], elementwise_affine=False)(x[:, :4])
+    )
+    bn = nn.BatchNorm2d(1, momentum=0.1)
+    for _ in range(10):
+        bn(torch.ones(2, 1, 3, 3))  # a constant channel: the batch mean is the bias, 1
+    assert abs(answers[3] - bn.running_mean.item()) < 0.005
