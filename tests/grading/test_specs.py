@@ -21,17 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import gradetools
 import nbformat
 import pytest
-
-import gradetools
 from gradetools import ROOT, chapter_params, require_chapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebooks"))
 from corpus.wrong_answers import WRONG  # noqa: E402
+from nbtools import verify_handins  # noqa: E402 - tests/notebooks/nbtools.py, the judging the chapter tests use
 
 from course_utils.grading import notebook as nbtools  # noqa: E402
-from course_utils.grading.sandbox import Limits, run_child  # noqa: E402
 from course_utils.grading.spec import load_spec, spec_path  # noqa: E402
 
 SPEC_CHAPTERS = [ch for ch in gradetools.find_chapters() if spec_path(ROOT, ch).is_file()]
@@ -100,24 +100,20 @@ def _verify_chapter(chapter: str) -> dict[str, list[Verdict]]:
                   if nbtools.nbgrader_meta(c).get("solution")}
     submissions = {"solution": _answered(release, instructor), "stubs": release,
                    "wrong": _answered(release, {**instructor, **WRONG.get(chapter, {})})}
-    jobs, cells_of = [], {}
+    handins = {}
     for student, nb in submissions.items():
         for ex in spec.exercises:
             cells, missing = nbtools.solution_sources(nb, list(ex.solutions))
             assert not missing, f"{student}'s {chapter} lacks the solution cell(s) {missing}"
-            cells_of[f"{student}.{ex.test}"] = cells
-            jobs.append({**ex.job(), "test_id": f"{student}.{ex.test}", "cells": cells})
-    setup = nbtools.setup_sources(source, list(spec.setup_cells or ()))
-    records = run_child(setup, jobs, denied=[str(ROOT / "solutions"), str(ROOT / "grading")], limits=Limits())
+            handins[f"{student}.{ex.test}"] = (ex, cells)
+    # As verification decides (Exercise.grade): the statement's rules (forbidden routes, inputs, return kinds), then
+    # the outputs; tests/notebooks/nbtools.verify_handins runs them all in one child.
+    judged = verify_handins(chapter, handins)
     points = nbtools.test_points(source)
     verdicts: dict[str, list[Verdict]] = {}
     for student in submissions:
         for ex in spec.exercises:
-            record = records.get(f"{student}.{ex.test}", {"status": "error", "error": "no record"})
-            # As verification decides: the statement's rules (forbidden routes, inputs, return kinds), then the outputs.
-            status, reason = ex.grade(record, cells_of[f"{student}.{ex.test}"])
-            score = points[ex.test] if status == "passed" else 0.0
-            verdicts.setdefault(student, []).append(Verdict(ex.test, points[ex.test], score, status, reason))
+            verdicts.setdefault(student, []).append(Verdict(ex.test, points[ex.test], *judged[f"{student}.{ex.test}"]))
     return verdicts
 
 

@@ -228,8 +228,15 @@ def readable(message: str) -> list[str]:
 # ---------------------------------------------------------------- judged as verification judges
 
 
-def _verify(chapter: str, handins: dict[str, tuple[Any, list[str]]]) -> dict[str, tuple[float, str]]:
-    """Run each hand-in ``key -> (Exercise, solution cells)`` in one sandboxed child; judge it with ``Exercise.grade``."""
+def verify_handins(chapter: str, handins: dict[str, tuple[Any, list[str]]]) -> dict[str, tuple[float, str, str]]:
+    """Judge hand-ins ``key -> (Exercise, solution cells)`` of ``chapter`` as verification does, in one child.
+
+    The instructor's setup cell runs once in the sandboxed child, then each hand-in's cells and its
+    exercise's calls; this process judges each record with ``Exercise.grade(record, cells)``.
+    Returns ``{key: (points, status, reason)}``: the exercise's points, ``"passed"`` and ``""``, or
+    0, the status (``rule_violation``, ``wrong``, ``error``...) and the sentence.
+    :func:`verified_scores` and :func:`verified_variant_scores` build the hand-ins for you.
+    """
     from course_utils.grading import notebook as gnb
     from course_utils.grading.sandbox import Limits, run_child
     from course_utils.grading.spec import load_spec
@@ -241,7 +248,7 @@ def _verify(chapter: str, handins: dict[str, tuple[Any, list[str]]]) -> dict[str
     points, result = gnb.test_points(instructor), {}
     for key, (ex, cells) in handins.items():
         status, reason = ex.grade(records.get(key, {"status": "error", "error": "no record"}), cells)
-        result[key] = (points[ex.test], "") if status == "passed" else (0.0, reason or status)
+        result[key] = (points[ex.test], status, "") if status == "passed" else (0.0, status, reason or status)
     return result
 
 
@@ -278,7 +285,7 @@ def verified_scores(chapter: str, answers: dict[str, str] | None = None) -> dict
         cells, missing = gnb.solution_sources(release, list(ex.solutions))
         assert not missing, f"{ex.test}: the release has no solution cell {missing}"
         handins[ex.test] = (ex, cells)
-    return _verify(chapter, handins)
+    return {key: (points, reason) for key, (points, _, reason) in verify_handins(chapter, handins).items()}
 
 
 def verified_variant_scores(chapter: str, variants: dict[str, tuple[str, str]]) -> dict[str, tuple[float, str]]:
@@ -304,7 +311,7 @@ def verified_variant_scores(chapter: str, variants: dict[str, tuple[str, str]]) 
         assert grade_id in by_cell, f"{key}: no exercise of grading/{chapter}.py ends with the solution cell {grade_id!r}"
         ex = by_cell[grade_id]
         handins[key] = (ex, [to_python(cell if gid == grade_id else instructor[gid].source) for gid in ex.solutions])
-    return _verify(chapter, handins)
+    return {key: (points, reason) for key, (points, _, reason) in verify_handins(chapter, handins).items()}
 
 
 # ---------------------------------------------------------------- conventions
