@@ -387,3 +387,22 @@ def test_quiz_answers_agree_with_pytorch() -> None:
     for _ in range(10):
         bn(torch.ones(2, 1, 3, 3))  # a constant channel: the batch mean is the bias, 1
     assert abs(answers[3] - bn.running_mean.item()) < 0.005
+
+
+def test_full_mode_compares_the_four_normalisations_at_batch_sizes_2_to_128(monkeypatch) -> None:
+    """The study the issue asks for is the full mode's; smoke mode keeps fewer settings and a tiny subset."""
+    nb = load_solution(CHAPTER)
+    for smoke, sizes in (("0", (2, 8, 32, 128)), ("1", None)):
+        monkeypatch.setenv("COURSE_SMOKE", smoke)
+        ns: dict = {}
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec_source(nbtools.setup_cell(nb).source, ns, "setup")
+            exec_source(nbtools.hyper_cell(nb).source, ns, "hyper-parameters")
+        assert ns["NORMS"] == ("none", "batch", "group", "layer")
+        if sizes:
+            assert ns["BATCH_SIZES"] == sizes and ns["TRAIN_IMAGES"] >= 2_000
+        else:
+            assert len(ns["BATCH_SIZES"]) < 4 and ns["TRAIN_IMAGES"] <= 512 and ns["EPOCHS"] == 1
