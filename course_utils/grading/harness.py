@@ -53,6 +53,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "Sigmoid": (),
     "Tanh": (),
     "Identity": (),
+    "LayerNorm": ("normalized_shape", "eps", "elementwise_affine"),
+    "GroupNorm": ("num_groups", "num_channels", "eps", "affine"),
+    "PReLU": ("num_parameters",),
 }
 _WITH_BIAS = ("Conv2d", "ConvTranspose2d", "Linear")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -208,6 +211,8 @@ def run_with_state(target: Any, args: list, kwargs: dict) -> dict:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:  # a tensor of another shape under the right name
         return {"load_error": " ".join(str(exc).split())[-300:]}
+    if isinstance(x, torch.Tensor) and x.is_floating_point():
+        module.to(x.dtype)  # a float64 input runs the loaded block in float64, as the reference does
     module.eval()
     with torch.no_grad():
         out = module(x)

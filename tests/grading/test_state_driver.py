@@ -46,6 +46,13 @@ def test_same_names_load_and_give_the_reference_output_in_eval_mode():
     torch.testing.assert_close(result["output"], ref(x))  # eval mode: the running statistics are used
 
 
+def test_a_float64_input_runs_the_loaded_module_in_float64():
+    ref, x = _reference().double(), torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    result = harness.run_with_state(Named, [4, ref.state_dict(), x], {})
+    assert result["output"].dtype == torch.float64
+    torch.testing.assert_close(result["output"], ref(x), atol=1e-12, rtol=1e-12)
+
+
 def test_other_names_come_back_as_data_and_the_sentence_names_them():
     result = harness.run_with_state(Renamed, [4, _reference().state_dict(), torch.randn(1, 4, 5, 5)], {})
     assert "output" not in result and "bn1.weight" in result["unexpected"] and "norm.weight" in result["missing"]
