@@ -54,6 +54,19 @@ FORBIDDEN: dict[str, dict[str, str]] = {
         "group_norm": 'def group_norm(x, num_groups, weight, bias, eps=1e-5):\n    return F.group_norm(x, num_groups, weight, bias, eps)\n',
         "fuse_conv_bn": 'def fuse_conv_bn(conv, bn):\n    import copy\n    from torch.nn.utils import fusion\n    return fusion.fuse_conv_bn_eval(copy.deepcopy(conv).eval(), copy.deepcopy(bn).eval())\n',
     },
+    "07_initialisation_and_regularisation": {
+        "kaiming_normal": ("def kaiming_normal_(tensor, mode=\"fan_in\", nonlinearity=\"relu\"):\n"
+                           "    return nn.init.kaiming_normal_(tensor, mode=mode, nonlinearity=nonlinearity)\n"),
+        "dropout": "def dropout(x, p, training=True):\n    return F.dropout(x, p, training=training)\n",
+        "drop_path": ("def drop_path(x, p, training=True):\n"
+                      "    from torchvision.ops import stochastic_depth\n"
+                      "    return stochastic_depth(x, p, \"row\", training)\n"),
+        "layer_stats": ("def layer_stats(model, x):\n"
+                        "    from course_utils import activation_stats\n"
+                        "    with torch.no_grad(), activation_stats(model, [nn.Conv2d, nn.Linear]) as stats:\n"
+                        "        model(x)\n"
+                        "    return [(n, m, s) for n, m, s, _ in stats.rows()]\n"),
+    },
     "08_optimisation": {
         "clip_grad_norm": ("def clip_grad_norm(grads, max_norm):\n"
                            "    params = [torch.nn.Parameter(torch.empty_like(g)) for g in grads]\n"

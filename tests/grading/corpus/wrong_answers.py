@@ -252,6 +252,44 @@ def classifier(height, width):
     return fused
 ''',
     },
+    "07_initialisation_and_regularisation": {
+        "kaiming_normal": '''def kaiming_normal_(tensor, mode="fan_in", nonlinearity="relu"):
+    if tensor.dim() < 2:
+        raise ValueError("at least 2 dimensions")
+    receptive = tensor.shape[2] * tensor.shape[3] if tensor.dim() == 4 else 1  # wrong for Conv1d and Conv3d weights
+    fan = (tensor.shape[1] if mode == "fan_in" else tensor.shape[0]) * receptive
+    with torch.no_grad():
+        tensor.normal_(0.0, nn.init.calculate_gain(nonlinearity) / math.sqrt(fan))
+    return tensor
+''',
+        "dropout": '''def dropout(x, p, training=True):
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return torch.zeros_like(x)
+    keep = (torch.rand(x.shape[1:]) >= p).to(x.dtype)  # one mask shared by every sample of the batch
+    return x * keep / (1 - p)
+''',
+        "drop_path": '''def drop_path(x, p, training=True):
+    if not training or p == 0:
+        return x
+    keep = torch.empty((x.shape[0], 1, 1, 1), dtype=x.dtype).bernoulli_(1 - p)  # assumes (N, C, H, W)
+    return x * (keep / (1 - p) if p < 1 else keep)
+''',
+        "l2_penalty": '''def l2_penalty(model):
+    return sum((w ** 2).sum() for w in model.parameters() if w.dim() > 1)  # by dimension, not by layer and name
+''',
+        "layer_stats": '''def layer_stats(model, x):
+    rows = []
+    handles = [m.register_forward_hook(lambda m, i, o, name=name: rows.append((name, o.mean().item(), o.std(unbiased=False).item())))
+               for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(x)
+    for handle in handles:
+        handle.remove()
+    return rows  # the population std, not Tensor.std()'s unbiased one
+''',
+    },
     "08_optimisation": {
         "warmup_cosine": '''def warmup_cosine(step, total, warmup, peak):
     if warmup > 0 and step <= warmup:  # one step too many: above peak at step `warmup`
