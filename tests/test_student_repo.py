@@ -29,6 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import student_repo  # noqa: E402  (scripts/student_repo.py)
 
+sys.path.insert(0, str(ROOT / "tests" / "notebooks"))
+from nbtools import secret_lines  # noqa: E402  (tests/notebooks/nbtools.py)
+
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 CHAPTERS = sorted(
     p.parent.name for p in ROOT.glob("solutions/[0-9][0-9]_*/[0-9][0-9]_*.ipynb") if p.stem == p.parent.name
@@ -58,20 +61,6 @@ def _source(cell: dict) -> str:
     return "".join(src) if isinstance(src, list) else src
 
 
-def _block_lines(source: str, begin: str, end: str) -> tuple[set[str], set[str]]:
-    """(lines between the delimiters, lines outside them), stripped, without blanks and comments."""
-    inside, outside, within = set(), set(), False
-    for raw in source.splitlines():
-        line = raw.strip()
-        if begin in line:
-            within = True
-        elif end in line:
-            within = False
-        elif line and not line.startswith("#"):
-            (inside if within else outside).add(line)
-    return inside, outside
-
-
 def secrets(root: Path = ROOT) -> list[tuple[str, set[str]]]:
     """What a learner must not see, as (where it comes from, its distinctive lines).
 
@@ -92,8 +81,7 @@ def secrets(root: Path = ROOT) -> list[tuple[str, set[str]]]:
                 ("BEGIN SOLUTION", "END SOLUTION", "the solution"),
                 ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "the hidden tests"),
             ):
-                inside, outside = _block_lines(_source(cell), begin, end)
-                lines = {line for line in inside - outside - public if len(line) >= 12}
+                lines = {line for line in secret_lines(_source(cell), begin, end) - public if len(line) >= 12}
                 if lines:
                     found.append((f"{what} of {chapter} {name}", lines))
     package = "\n".join(p.read_text() for p in (root / "course_utils").rglob("*.py") if "grading" not in p.parts)

@@ -117,6 +117,20 @@ def with_answer(source: str, body: str) -> str:
     return "\n".join(lines[:start] + new + lines[end + 1 :])
 
 
+def secret_lines(source: str, begin: str, end: str) -> set[str]:
+    """Code lines found only between ``begin`` and ``end`` delimiters (stripped; no blanks or comments)."""
+    inside, outside, depth = set(), set(), False
+    for raw in source.splitlines():
+        line = raw.strip()
+        if begin in line:
+            depth = True
+        elif end in line:
+            depth = False
+        elif line and not line.startswith("#"):
+            (inside if depth else outside).add(line)
+    return inside - outside
+
+
 def setup_cell(nb: nbformat.NotebookNode) -> Any:
     """The setup cell: the first code cell, the one that installs the course in Colab (the verifier runs it)."""
     code = [c for c in nb.cells if c.cell_type == "code"]

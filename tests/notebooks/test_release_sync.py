@@ -21,6 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grading"))
 import gradetools  # noqa: E402  (shared with tests/grading)
 from gradetools import ROOT, chapter_params, read_notebook, release_path, require_chapter, solution_path  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbtools import secret_lines  # noqa: E402
+
 CHAPTERS = chapter_params()
 
 # nbgrader's delimiters, matched the way nbgrader matches them (anywhere in a line).
@@ -94,20 +97,6 @@ def release_leaks(solution: nbformat.NotebookNode, release: nbformat.NotebookNod
             for line in sorted(secret_lines(cell.source, *delimiters) & shown):
                 leaks.append(f"cell {grade_id!r} shows the {what} line {line!r}")
     return leaks
-
-
-def secret_lines(source: str, begin: str, end: str) -> set[str]:
-    """Code lines found only between ``begin`` and ``end`` delimiters (stripped; no blanks or comments)."""
-    inside, outside, depth = set(), set(), False
-    for raw in source.splitlines():
-        line = raw.strip()
-        if begin in line:
-            depth = True
-        elif end in line:
-            depth = False
-        elif line and not line.startswith("#"):
-            (inside if depth else outside).add(line)
-    return inside - outside
 
 
 def files_under(folder: Path) -> dict[str, bytes]:
