@@ -329,4 +329,38 @@ def classifier(height, width):
     return base_lr * (batch // base_batch), warmup_epochs * math.ceil(dataset_size / batch)  # integer ratio
 ''',
     },
+    "13_multi_gpu": {
+        "shard_indices": '''def shard_indices(n, world_size, rank, shuffle=False, seed=0, epoch=0, drop_last=False):
+    if shuffle:
+        g = torch.Generator()
+        g.manual_seed(seed + epoch)
+        order = torch.randperm(n, generator=g).tolist()
+    else:
+        order = list(range(n))
+    total = (n // world_size) * world_size if drop_last else math.ceil(n / world_size) * world_size
+    order = (order + order[:total - len(order)])[:total]  # wraps around once: too short when n < the padding
+    return order[rank:total:world_size]
+''',
+        "average_gradients": '''def average_gradients(grad_lists):
+    out = []
+    for per_rank in zip(*grad_lists):
+        total = torch.zeros(per_rank[0].shape)  # a float32 accumulator: float64 gradients come back float32
+        for g in per_rank:
+            total = total + g
+        out.append((total / len(grad_lists)).float())
+    return out
+''',
+        "effective_batch_size": '''def effective_batch_size(batch_per_rank, world_size, accumulation_steps=1):
+    return batch_per_rank * world_size  # the accumulation steps are forgotten
+''',
+        "scaled_lr": '''def scaled_lr(step, base_lr, base_batch, batch, warmup_steps):
+    target = base_lr * batch / base_batch
+    if step >= warmup_steps:
+        return float(target)
+    return float(min(target, base_lr + (target - base_lr) * step / warmup_steps))  # wrong when the batch shrinks
+''',
+        "memory_per_rank": '''def memory_per_rank(n_params, world_size, optimizer="adam"):
+    return n_params // world_size * {"adam": 16, "sgd_momentum": 12, "sgd": 8}[optimizer]  # floors the shard
+''',
+    },
 }
