@@ -8,8 +8,8 @@ one SGD step on the concatenated batch, and len(DataLoader(...)).
 
 Two exercises change their arguments in place; they are called through the
 notebook's `check-wrappers` cell (run here as a setup cell), which returns
-what the learner's function changed: `clipped` (the gradients after
-clip_grad_norm and the norm it returned) and `after_accumulation` (the
+what the learner's function changed: `clip_grad_norm_result` (the gradients after
+clip_grad_norm and the norm it returned) and `accumulate_step_result` (the
 parameters after accumulate_step and the losses it returned).
 The statements' rules hold as in the notebook's checks, with the same
 sentences: no torch.nn.utils clipping, no concatenation of the batches, only
@@ -38,11 +38,13 @@ _rng = random.Random(8008)
 NO_CLIPPING = Forbid(
     calls=("clip_grad_norm_", "clip_grad_norm", "clip_grads_with_norm_", "get_total_norm", "clip_grad_value_"),
     aten=("_foreach_norm", "_foreach_mul_", "_foreach_mul"),
-    reason="the point of this exercise is to compute the global norm and scale the gradients yourself")
+    reason="the point of this exercise is to compute the global norm and scale the gradients yourself",
+)
 NO_CONCATENATION = Forbid(
     calls=("cat", "concat", "concatenate", "stack", "vstack", "hstack", "row_stack", "column_stack", "dstack"),
     aten=("cat", "stack"),
-    reason="the point of gradient accumulation is never to hold the large batch in memory")
+    reason="the point of gradient accumulation is never to hold the large batch in memory",
+)
 
 
 # ---------------------------------------------------------------- warmup_cosine
@@ -53,9 +55,14 @@ def _curve(total, warmup, peak):
         if warmup == 0:
             scheduler = lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
         else:
-            scheduler = lr_scheduler.SequentialLR(optimizer, [
-                lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup, end_factor=1.0, total_iters=warmup - 1),
-                lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - warmup)], milestones=[warmup])
+            scheduler = lr_scheduler.SequentialLR(
+                optimizer,
+                [
+                    lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup, end_factor=1.0, total_iters=warmup - 1),
+                    lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - warmup),
+                ],
+                milestones=[warmup],
+            )
         out = []
         for _ in range(total + 1):
             out.append(optimizer.param_groups[0]["lr"])
@@ -68,11 +75,14 @@ def _warmup_cosine(step, total, warmup, peak):
     return _curve(total, warmup, peak)[step]
 
 
-_SCHEDULE_CASES = [(s, total, warmup, peak) for total, warmup, peak in ((13, 4, 0.2), (6, 0, 1.5), (11, 1, 0.01))
-                   for s in range(total + 1)] + [(0, 30, 29, 3e-4), (29, 30, 29, 3e-4), (30, 30, 29, 3e-4)]
+_SCHEDULE_CASES = [
+    (s, total, warmup, peak)
+    for total, warmup, peak in ((13, 4, 0.2), (6, 0, 1.5), (11, 1, 0.01))
+    for s in range(total + 1)
+] + [(0, 30, 29, 3e-4), (29, 30, 29, 3e-4), (30, 30, 29, 3e-4)]
 
 
-# ---------------------------------------------------------------- clip_grad_norm (through `clipped`)
+# ---------------------------------------------------------------- clip_grad_norm (through `clip_grad_norm_result`)
 def _clipped(grads, max_norm):
     params = [nn.Parameter(torch.zeros_like(g)) for g in grads]
     for p, g in zip(params, grads):
@@ -87,9 +97,9 @@ def _grads(*shapes, scale=1.0, dtype=torch.float32):
 
 _CLIP_CASES = [
     (_grads((4, 3), (3,), (2, 2, 2), scale=2.0), 1.0),
-    (_grads((10,), scale=0.001), 0.5),                                                  # below max_norm
+    (_grads((10,), scale=0.001), 0.5),  # below max_norm
     (_grads((3, 3), (3,), dtype=torch.float64, scale=4.0), 3.0),
-    ([torch.randn(6, 4, generator=_g).t() * 3, torch.randn(5, generator=_g)], 2.0),     # not contiguous
+    ([torch.randn(6, 4, generator=_g).t() * 3, torch.randn(5, generator=_g)], 2.0),  # not contiguous
     (_grads((1, 2, 3, 3), (2,), scale=10.0), 0.1),
 ]
 
@@ -112,11 +122,14 @@ def _loss_curve():
 
 
 _STOP_CASES = [((_loss_curve(), _rng.randint(1, 5)), {"min_delta": _rng.choice([0.0, 0.01, 0.03])}) for _ in range(25)]
-_STOP_CASES += [(([0.9, 0.8, 0.85, 0.84, 0.83, 0.7], 3), {}), (([1.0, 1.0, 0.99, 0.98], 2), {"min_delta": 0.015}),
-                (([0.3, 0.2, 0.1], 5), {})]
+_STOP_CASES += [
+    (([0.9, 0.8, 0.85, 0.84, 0.83, 0.7], 3), {}),
+    (([1.0, 1.0, 0.99, 0.98], 2), {"min_delta": 0.015}),
+    (([0.3, 0.2, 0.1], 5), {}),
+]
 
 
-# ---------------------------------------------------------------- accumulate_step (through `after_accumulation`)
+# ---------------------------------------------------------------- accumulate_step (through `accumulate_step_result`)
 def _large_batch(model, groups, lr, loss="cross_entropy"):
     net = harness.build_arg(model)
     loss_fn = {"cross_entropy": nn.CrossEntropyLoss(), "mse": nn.MSELoss()}[loss]
@@ -135,7 +148,7 @@ def _large_batch(model, groups, lr, loss="cross_entropy"):
 def _judge_accumulation(got, case):
     """The parameters as one large-batch SGD step leaves them, and each returned loss a Python float."""
     if type(got) is not list or len(got) != 2 or type(got[1]) is not list:
-        return "after_accumulation did not return (parameters, losses)"
+        return "accumulate_step_result did not return (parameters, losses)"
     params, losses = got
     if any(type(value) is not float for value in losses):
         kind = next(type(value).__name__ for value in losses if type(value) is not float)
@@ -149,8 +162,15 @@ def _judge_accumulation(got, case):
 
 
 def _mlp(n_in, n_out, seed):
-    return harness.model_arg([["Linear", {"in_features": n_in, "out_features": 6}], ["Tanh", {}],
-                              ["Linear", {"in_features": 6, "out_features": n_out}]], seed=seed, dtype=torch.float64)
+    return harness.model_arg(
+        [
+            ["Linear", {"in_features": n_in, "out_features": 6}],
+            ["Tanh", {}],
+            ["Linear", {"in_features": 6, "out_features": n_out}],
+        ],
+        seed=seed,
+        dtype=torch.float64,
+    )
 
 
 def _classes(n, n_in, k):
@@ -158,8 +178,10 @@ def _classes(n, n_in, k):
 
 
 def _targets(n, n_in, n_out):
-    return [torch.randn(n, n_in, generator=_g, dtype=torch.float64),
-            torch.randn(n, n_out, generator=_g, dtype=torch.float64)]
+    return [
+        torch.randn(n, n_in, generator=_g, dtype=torch.float64),
+        torch.randn(n, n_out, generator=_g, dtype=torch.float64),
+    ]
 
 
 _ACCUMULATION_CASES = [
@@ -174,21 +196,67 @@ def _scaled(base_lr, base_batch, batch, dataset_size, warmup_epochs):
     return base_lr * batch / base_batch, warmup_epochs * len(DataLoader(range(dataset_size), batch_size=batch))
 
 
-_SCALING_CASES = [(0.1, 256, 512, 10_000, 5), (0.2, 512, 128, 50_000, 2), (0.05, 48, 80, 1001, 3),
-                  (1e-3, 1024, 32_768, 1_281_167, 5), (0.3, 64, 64, 64, 1), (0.1, 256, 100, 999, 0)]
+_SCALING_CASES = [
+    (0.1, 256, 512, 10_000, 5),
+    (0.2, 512, 128, 50_000, 2),
+    (0.05, 48, 80, 1001, 3),
+    (1e-3, 1024, 32_768, 1_281_167, 5),
+    (0.3, 64, 64, 64, 1),
+    (0.1, 256, 100, 999, 0),
+]
 
 
 EXERCISES = [
-    Exercise(test="test_warmup_cosine", solutions=["warmup_cosine"], name="warmup_cosine", cases=_SCHEDULE_CASES,
-             reference=_warmup_cosine, returns=float, arg_names=("step", "total", "warmup", "peak"), timeout=15),
-    Exercise(test="test_clip_grad_norm", solutions=["clip_grad_norm"], name="clipped", cases=_CLIP_CASES,
-             reference=_clipped, forbid=NO_CLIPPING, mutates=("grads",), arg_names=("grads", "max_norm"), timeout=15),
-    Exercise(test="test_early_stopping", solutions=["early_stopping"], name="early_stopping", cases=_STOP_CASES,
-             reference=_fit_rule, returns=tuple, arg_names=("val_losses", "patience"), timeout=10),
-    Exercise(test="test_accumulate_step", solutions=["accumulate_step"], name="after_accumulation",
-             cases=_ACCUMULATION_CASES, judge=_judge_accumulation, forbid=NO_CONCATENATION, mutates=("model",),
-             arg_names=("model", "groups", "lr"), timeout=20),
-    Exercise(test="test_scaled_schedule", solutions=["scaled_schedule"], name="scaled_schedule", cases=_SCALING_CASES,
-             reference=_scaled, returns=tuple,
-             arg_names=("base_lr", "base_batch", "batch", "dataset_size", "warmup_epochs"), timeout=10),
+    Exercise(
+        test="test_warmup_cosine",
+        solutions=["warmup_cosine"],
+        name="warmup_cosine",
+        cases=_SCHEDULE_CASES,
+        reference=_warmup_cosine,
+        returns=float,
+        arg_names=("step", "total", "warmup", "peak"),
+        timeout=15,
+    ),
+    Exercise(
+        test="test_clip_grad_norm",
+        solutions=["clip_grad_norm"],
+        name="clip_grad_norm_result",
+        cases=_CLIP_CASES,
+        reference=_clipped,
+        forbid=NO_CLIPPING,
+        mutates=("grads",),
+        arg_names=("grads", "max_norm"),
+        timeout=15,
+    ),
+    Exercise(
+        test="test_early_stopping",
+        solutions=["early_stopping"],
+        name="early_stopping",
+        cases=_STOP_CASES,
+        reference=_fit_rule,
+        returns=tuple,
+        arg_names=("val_losses", "patience"),
+        timeout=10,
+    ),
+    Exercise(
+        test="test_accumulate_step",
+        solutions=["accumulate_step"],
+        name="accumulate_step_result",
+        cases=_ACCUMULATION_CASES,
+        judge=_judge_accumulation,
+        forbid=NO_CONCATENATION,
+        mutates=("model",),
+        arg_names=("model", "groups", "lr"),
+        timeout=20,
+    ),
+    Exercise(
+        test="test_scaled_schedule",
+        solutions=["scaled_schedule"],
+        name="scaled_schedule",
+        cases=_SCALING_CASES,
+        reference=_scaled,
+        returns=tuple,
+        arg_names=("base_lr", "base_batch", "batch", "dataset_size", "warmup_epochs"),
+        timeout=10,
+    ),
 ]

@@ -293,8 +293,8 @@ class TestChapter08(ChapterChecks):
         assert spec.SETUP_CELLS == ["check-wrappers"]
         wrappers = next(c.source for c in notebook.cells if c.get("id") == "check-wrappers")
         for exercise, rule, wrapper in (
-            ("clip_grad_norm", "NO_CLIPPING", "clipped"),
-            ("accumulate_step", "NO_CONCATENATION", "after_accumulation"),
+            ("clip_grad_norm", "NO_CLIPPING", "clip_grad_norm_result"),
+            ("accumulate_step", "NO_CONCATENATION", "accumulate_step_result"),
         ):
             ns = namespace(notebook)
             run_cell(without_hidden(autograder_source(notebook, exercise)), ns, f"test_{exercise}")
@@ -305,7 +305,7 @@ class TestChapter08(ChapterChecks):
             )
 
     def test_the_wrappers_catch_an_answer_that_returns_instead_of_changing_in_place(self, notebook) -> None:
-        """The spec judges clip_grad_norm by what it leaves in the gradients, read through `clipped`."""
+        """The spec judges clip_grad_norm by what it leaves in the gradients, read through `clip_grad_norm_result`."""
         import torch
 
         ns = namespace(
@@ -317,5 +317,5 @@ class TestChapter08(ChapterChecks):
         )
         exec_source(next(c.source for c in notebook.cells if c.get("id") == "check-wrappers"), ns, "wrappers")
         grads = [torch.full((3,), 10.0)]
-        after, norm = ns["clipped"](grads, 1.0)
+        after, norm = ns["clip_grad_norm_result"](grads, 1.0)
         assert torch.equal(after[0], torch.full((3,), 10.0)) and abs(norm.item() - 300**0.5) < 1e-4
