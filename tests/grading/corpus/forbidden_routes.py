@@ -81,4 +81,8 @@ FORBIDDEN: dict[str, dict[str, str]] = {
                             "    optimizer.step()\n"
                             "    return loss.item()\n"),
     },
+    "09_architectures": {
+        "basic_block": 'from torchvision.models.resnet import BasicBlock as TorchvisionBasicBlock\n\n\nclass BasicBlock(TorchvisionBasicBlock):\n    def __init__(self, in_planes, planes, stride=1):\n        downsample = None\n        if stride != 1 or in_planes != planes:\n            downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))\n        super().__init__(in_planes, planes, stride, downsample)\n',
+        "bottleneck_params": 'def bottleneck_params(in_planes: int, planes: int, stride: int = 1) -> int:\n    """Trainable parameters of Bottleneck(in_planes, planes, stride), downsample included."""\n    return sum(p.numel() for p in Bottleneck(in_planes, planes, stride).parameters())\n',
+    },
 }
