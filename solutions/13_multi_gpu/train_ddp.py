@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=budget(full=5, smoke=2))
     parser.add_argument("--batch-size", type=int, default=budget(full=128, smoke=32), help="images per rank per step")
-    parser.add_argument("--lr", type=float, default=0.2, help="learning rate for a global batch of --base-batch")
+    parser.add_argument("--lr", type=float, default=0.1, help="learning rate for a global batch of --base-batch")
     parser.add_argument("--base-batch", type=int, default=128, help="global batch that --lr is meant for")
     parser.add_argument("--train-size", type=int, default=budget(full=20_000, smoke=512), help="training images")
     parser.add_argument("--test-size", type=int, default=budget(full=5_000, smoke=256), help="test images")
@@ -112,10 +112,11 @@ def datasets(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
         [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(CIFAR10_MEAN, CIFAR10_STD)]
     )
     train, test = cifar10(train=True, transform=to_tensor), cifar10(train=False, transform=to_tensor)
-    return (
-        torch.utils.data.Subset(train, range(min(args.train_size, len(train)))),
-        torch.utils.data.Subset(test, range(min(args.test_size, len(test)))),
-    )
+    # The data set is stored class by class: a random subset (the same on every rank) keeps all ten classes.
+    g = torch.Generator().manual_seed(0)
+    keep_train = torch.randperm(len(train), generator=g)[: args.train_size].tolist()
+    keep_test = torch.randperm(len(test), generator=g)[: args.test_size].tolist()
+    return torch.utils.data.Subset(train, keep_train), torch.utils.data.Subset(test, keep_test)
 
 
 def summed(values: list[float], device: torch.device, distributed: bool) -> list[float]:
