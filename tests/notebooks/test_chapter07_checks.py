@@ -423,3 +423,22 @@ def test_verification_judges_the_wrong_answers_as_the_notebook_does() -> None:
     assert not accepted, f"verification accepts {sorted(accepted)}"
     right = verified_scores(CHAPTER)
     assert all(points > 0 for points, _ in right.values()), right
+
+
+def test_random_exercises_are_judged_on_enough_values() -> None:
+    """The statistical judges allow 2% on the std, 0.015 on the fraction within one std and 6 standard errors on
+    fractions dropped: with 50,000 values or more each bound is over 6 standard errors, so a right answer drawing
+    its own way fails with a probability below 1e-8. A 64x100 case (6,400 values, 2.3 standard errors) was in the spec."""
+    from nbtools import ROOT
+
+    from course_utils.grading.spec import load_spec
+
+    spec = {ex.test: ex for ex in load_spec(ROOT, CHAPTER).exercises}
+    for case in spec["test_kaiming_normal"].normalised_cases():
+        tensor = case["args"][0]
+        assert tensor.dim() < 2 or tensor.numel() >= 50_000, tuple(tensor.shape)
+    for test in ("test_dropout", "test_drop_path"):
+        for case in spec[test].normalised_cases():
+            x, p = case["args"]
+            random = case["kwargs"].get("training", True) and 0 < p < 1
+            assert not random or (x.numel() if test == "test_dropout" else x.shape[0]) >= 20_000, (test, tuple(x.shape))
