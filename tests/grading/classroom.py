@@ -3,11 +3,15 @@
 In a temporary copy of the course, every chapter and the corpus's toy chapter
 (``corpus/toy_chapter.py``) are released by one ``make release``; then:
 
-* every chapter with a verification spec gets a hand-in per corpus case
-  (``corpus/cases.py``; real chapters only the cases of ``REAL_CHAPTER_CASES``,
-  since a real chapter runs its whole notebook under nbgrader);
+* the toy chapter and chapter 01 (``EVERY_CASE_CHAPTERS``) get a hand-in per corpus
+  case (``corpus/cases.py``, whose opening comment says why the attacks stop there);
+  every other chapter with a verification spec gets only ``PER_CHAPTER_CASES``
+  (``correct`` and ``untouched_stub``), since a real chapter runs its whole notebook
+  under nbgrader;
+* each chapter of ``corpus/wrong_answers.py`` gets ONE hand-in with every wrong
+  answer at once (each of those exercises must score 0 in both graders);
 * each chapter of ``corpus/forbidden_routes.py`` gets one hand-in answered by
-  forbidden routes;
+  all its forbidden routes;
 * a chapter without a spec gets the round trip's two hand-ins: the solution
   notebook (``alice``) and the untouched release (``bob``); a chapter with a spec
   has them already as the ``correct`` and ``untouched_stub`` cases.
@@ -23,35 +27,38 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradetools
 import nbformat
+import pytest
 from gradetools import ROOT
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import toy_chapter  # noqa: E402
-from corpus.cases import CASES, Case, Target, answered  # noqa: E402
+from corpus.cases import CASES, EVERY_CASE_CHAPTERS, PER_CHAPTER_CASES, Case, Target, answered  # noqa: E402
 from corpus.forbidden_routes import FORBIDDEN  # noqa: E402
+from corpus.wrong_answers import WRONG  # noqa: E402
 
 from course_utils.grading.spec import load_spec  # noqa: E402
 
 NBGRADER_TIMEOUT = 15  # seconds per cell: the infinite loop costs this much once
 
-# A real chapter runs its whole notebook under nbgrader (tens of seconds each in smoke
-# mode), so real chapters get these cases; the toy chapter gets every case.
-REAL_CHAPTER_CASES = ("correct", "untouched_stub", "os_exit", "input_transformer", "planted_course_utils")
-
 REAL_CHAPTERS = gradetools.find_chapters()
 SPEC_CHAPTERS = [toy_chapter.CHAPTER, *(ch for ch in REAL_CHAPTERS if (ROOT / "grading" / f"{ch}.py").is_file())]
 FORBIDDEN_CHAPTERS = [ch for ch in SPEC_CHAPTERS if ch in FORBIDDEN]
+WRONG_CHAPTERS = [ch for ch in SPEC_CHAPTERS if WRONG.get(ch)]
 
 
 def cases_for(chapter: str) -> list[Case]:
+    """The corpus cases handed in for ``chapter``: all of them for the toy chapter and chapter 01, else two."""
     if chapter not in SPEC_CHAPTERS:
         return []
-    return CASES if chapter == toy_chapter.CHAPTER else [c for c in CASES if c.name in REAL_CHAPTER_CASES]
+    if chapter == toy_chapter.CHAPTER or chapter in EVERY_CASE_CHAPTERS:
+        return CASES
+    return [c for c in CASES if c.name in PER_CHAPTER_CASES]
 
 
 CHAPTER_CASES = [(ch, c) for ch in SPEC_CHAPTERS for c in cases_for(ch)]  # (chapter, case) of every corpus hand-in
@@ -66,6 +73,10 @@ def forbidden_student(chapter: str) -> str:
     return f"forbidden-routes-{chapter[:2]}"
 
 
+def wrong_student(chapter: str) -> str:
+    return f"wrong-answers-{chapter[:2]}"
+
+
 def roundtrip_students(chapter: str) -> dict[str, str]:
     """The round trip's hand-ins of a real chapter: ``right`` (full marks expected) and ``stub`` (zero expected)."""
     if chapter in SPEC_CHAPTERS:
@@ -76,9 +87,15 @@ def roundtrip_students(chapter: str) -> dict[str, str]:
 def handins() -> list[tuple[str, str]]:
     """(student, chapter) of every hand-in of the class."""
     found = [(student(ch, c), ch) for ch in SPEC_CHAPTERS for c in cases_for(ch)]
+    found += [(wrong_student(ch), ch) for ch in WRONG_CHAPTERS]
     found += [(forbidden_student(ch), ch) for ch in FORBIDDEN_CHAPTERS]
     found += [(who, ch) for ch in REAL_CHAPTERS if ch not in SPEC_CHAPTERS for who in ("alice", "bob")]
     return found
+
+
+def handin_counts() -> dict[str, int]:
+    """How many hand-ins each chapter has in the class run."""
+    return dict(sorted(Counter(chapter for _, chapter in handins()).items()))
 
 
 def make_target(course: Path, chapter: str) -> Target:
@@ -105,6 +122,11 @@ class GradedClass:
         return f"GradedClass(course={self.course})"
 
 
+# Where conftest.py's ``graded_class`` leaves the session's class once it is graded, so a later
+# test (test_validate.py) can reuse its release instead of making one, without forcing the class run.
+SESSION_CLASS = pytest.StashKey[GradedClass]()
+
+
 def _write(folder: Path, nb: dict, files: dict[str, str], filename: str) -> None:
     folder.mkdir(parents=True)
     # json, not nbformat.write: nbformat would repair the duplicated cell ids of that case.
@@ -128,6 +150,9 @@ def grade_class(dest: Path) -> GradedClass:
             nb, files = case.build(target)
             _write(course / "submitted" / student(chapter, case) / chapter, nb, files,
                    case.filename or f"{chapter}.ipynb")
+        if chapter in WRONG_CHAPTERS:
+            _write(course / "submitted" / wrong_student(chapter) / chapter, answered(target, WRONG[chapter]), {},
+                   f"{chapter}.ipynb")
         if chapter in FORBIDDEN:
             _write(course / "submitted" / forbidden_student(chapter) / chapter, answered(target, FORBIDDEN[chapter]), {},
                    f"{chapter}.ipynb")

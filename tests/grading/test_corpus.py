@@ -1,8 +1,10 @@
 """The bad-submission corpus, graded as an instructor grades a class: `make autograde JOBS=2 && make grades`.
 
 The class is the session's (conftest.py's ``graded_class``, built by
-classroom.py): every corpus case handed in for the toy chapter and for each real
-chapter with a spec, plus hand-ins answered by forbidden routes, graded by one
+classroom.py): every corpus case handed in for the toy chapter and chapter 01,
+the right answers, the untouched release and one hand-in with every wrong answer
+of corpus/wrong_answers.py for each other chapter with a spec, plus hand-ins
+answered by forbidden routes, graded by one
 ``make autograde JOBS=2`` (nbgrader in two processes, then the verification)
 and ``make grades``. The class holds honest, wrong, tampered (an edited locked
 cell), dead-kernel (a planted torch.py, ``os._exit``) and duplicated-id
@@ -26,16 +28,19 @@ from classroom import (
     CHAPTER_CASES,
     FORBIDDEN_CHAPTERS,
     SPEC_CHAPTERS,
+    WRONG_CHAPTERS,
     GradedClass,
     cases_for,
     forbidden_student,
     handins,
     make_target,
     student,
+    wrong_student,
 )
 from corpus import toy_chapter
 from corpus.cases import CASES, FULL, Case
 from corpus.forbidden_routes import FORBIDDEN
+from corpus.wrong_answers import WRONG
 
 from course_utils.grading.autograde import read_log
 from course_utils.grading.spec import load_spec
@@ -167,6 +172,25 @@ def test_forbidden_routes_score_zero_in_both_graders(chapter: str, graded: dict)
         assert (ex["verified"], ex["nbgrader"]) == (want, want), (
             f"{ex['test']}: verified {ex['verified']}, nbgrader {ex['nbgrader']}, expected {want} in both "
             f"(verification: {ex['reason']}; nbgrader: {ex.get('nbgrader_reason')})")
+
+
+@pytest.mark.parametrize("chapter", WRONG_CHAPTERS or ["none"])
+def test_wrong_answers_score_zero_in_both_graders(chapter: str, graded: dict) -> None:
+    """One hand-in holds every wrong answer of the chapter at once: each of those exercises scores 0 in both graders."""
+    assert chapter in WRONG, "no chapter of corpus/wrong_answers.py has a verification spec"
+    result = graded["results"].get((wrong_student(chapter), chapter))
+    assert result is not None, graded["run"].explain()
+    spec = load_spec(graded["course"], chapter)
+    wrong_tests = {ex.test for ex in spec.exercises if set(ex.solutions) & set(WRONG[chapter])}
+    assert wrong_tests, f"no exercise of {chapter} has a wrong answer in corpus/wrong_answers.py"
+    got = {ex["test"]: ex for ex in result["exercises"]}
+    assert wrong_tests <= set(got), f"{chapter}: no verified score for {sorted(wrong_tests - set(got))}"
+    accepted = [f"{test}: verified {got[test]['verified']}, nbgrader {got[test]['nbgrader']} "
+                f"(verification: {got[test]['reason']}; nbgrader: {got[test].get('nbgrader_reason')})"
+                for test in sorted(wrong_tests) if (got[test]["verified"], got[test]["nbgrader"]) != (0.0, 0.0)]
+    assert not accepted, f"{chapter}: wrong answers earn points:\n" + "\n".join(accepted)
+    for test in set(got) - wrong_tests:  # an exercise without a wrong answer keeps its marks
+        assert got[test]["verified"] == got[test]["max_score"], (test, got[test]["reason"])
 
 
 def test_feedback_has_no_hidden_tests(graded: dict) -> None:

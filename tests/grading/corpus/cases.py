@@ -12,11 +12,32 @@ must raise none at all.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import nbformat
+
+# Which chapters get which hand-ins (classroom.py builds the class from this split):
+#
+# * Every case below (the tampering and attack cases: sys_exit, os_exit, segfault, an
+#   input transformer, a pre_run_cell hook, a planted course_utils/ or torch.py, patched
+#   checks, lying tensors, edited/deleted/duplicated cells...) is handed in for the toy
+#   chapter (corpus/toy_chapter.py, a few seconds under nbgrader) and for chapter 01 only
+#   (EVERY_CASE_CHAPTERS: the fastest real chapter, and the one corpus/forbidden_routes.py
+#   first targets). The mechanisms these cases attack are chapter-independent: nbgrader's
+#   kernel and its checksums, the IPython hooks, the import path beside the notebook, the
+#   verifier's sandboxed child and its integrity checks. A second real chapter would only
+#   show the same mechanism again, while every extra hand-in re-executes a whole chapter
+#   under nbgrader (tens of seconds in smoke mode, minutes for a training chapter on 2 cores).
+# * Every other real chapter with a verification spec gets PER_CHAPTER_CASES (``correct``:
+#   full marks in both graders; ``untouched_stub``: zero) plus ONE hand-in holding every
+#   wrong answer of corpus/wrong_answers.py for the chapter at once (each of those exercises
+#   must score 0 in both graders), plus one hand-in with all its forbidden routes
+#   (corpus/forbidden_routes.py) where it has some. What differs from chapter to chapter is
+#   the chapter's own answers and checks, and those hand-ins test exactly that.
+EVERY_CASE_CHAPTERS = ("01_convolution",)
+PER_CHAPTER_CASES = ("correct", "untouched_stub")
 
 FULL, ZERO = "full", "zero"
 
