@@ -169,6 +169,16 @@ def _error(exc: BaseException) -> str:
     return "".join(lines).strip()[-400:]
 
 
+def _restore_helpers(sources: list[str], namespace: dict[str, Any]) -> str | None:
+    """Run the instructor's helper cells again in ``namespace``; a sentence when one fails, else None."""
+    for source in sources:
+        try:
+            exec(compile(source, "<setup cell>", "exec"), namespace)
+        except BaseException as exc:  # noqa: BLE001 - the learner's cells broke what the helpers need
+            return f"the chapter's helper cell failed after your solution cells ran: {_error(exc)}"
+    return None
+
+
 def run(job_dir: str) -> None:
     job = torch.load(os.path.join(job_dir, "job.pt"), weights_only=True)
     out_dir = os.path.join(job_dir, "out")
@@ -191,6 +201,12 @@ def run(job_dir: str) -> None:
                 exec(compile(source, "<solution cell>", "exec"), namespace)
             except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
                 notes.append(f"solution cell raised {_error(exc)}")
+        # The instructor's helper cells (SETUP_CELLS) run again after the learner's cells, so a solution
+        # cell that redefines a helper the checks call (a wrapper, a reference) cannot change the verdict.
+        restored = _restore_helpers(job["setup"][1:], namespace)
+        if restored is not None:
+            _write(out_dir, test_id, {"status": "error", "notes": notes, "error": restored})
+            continue
         record: dict[str, Any] = {"status": "ok", "notes": notes, "outputs": []}
         seen: dict[str, Any] = {"ops": set(), "mutations": [], "kinds": []}
         try:

@@ -453,3 +453,15 @@ def test_grade_decides_status_and_reason_as_verification_does() -> None:
         "rule_violation", "`f` calls `F.conv2d`, which this exercise forbids: compute it yourself.")
     assert ex.grade({"status": "timeout", "error": "ran longer than 4 s"}, []) == ("timeout", "ran longer than 4 s")
     assert ex.grade({**ok, "outputs": [object()]}, [])[0] == "wrong"
+
+
+def test_helper_cells_run_again_after_the_learners_cells() -> None:
+    """A solution cell that redefines an instructor helper (SETUP_CELLS) does not change what verification calls."""
+    helper = "def wrapper(x):\n    return ('instructor', answer(x))\n"
+    cheat = "def answer(x):\n    return x + 1\ndef wrapper(x):\n    return ('instructor', 2)\n"
+    honest = "def answer(x):\n    return x + 1\n"
+    jobs = [{**_job("cheat", cheat, name="wrapper", cases=[(5,)])},
+            {**_job("honest", honest, name="wrapper", cases=[(5,)])}]
+    results = run_child(["import torch", helper], jobs, denied=[], limits=Limits())
+    assert _out(results, "cheat") == ["instructor", 6]
+    assert _out(results, "honest") == ["instructor", 6]
