@@ -420,3 +420,30 @@ def test_checks_import_only_errors_from_the_package_and_form_no_cycle():
 
     assert not [m for m in graph if m != "__init__" and reaches(m, m, {m})], graph
     assert not any("__init__" in deps for deps in graph.values())
+
+
+def test_a_hook_left_on_a_model_argument_is_refused() -> None:
+    """Leaving a forward hook on the caller's model changes it; removing the hook afterwards does not."""
+    from course_utils.checks import Case, check_function
+    from course_utils.checks.inputs import changed, snapshot
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    x = torch.randn(4, 3)
+
+    def leaves_hook(model, x):
+        model[0].register_forward_hook(lambda m, i, o: None)
+        return model(x)
+
+    def removes_hook(model, x):
+        handle = model[0].register_forward_hook(lambda m, i, o: None)
+        try:
+            return model(x)
+        finally:
+            handle.remove()
+
+    before = snapshot(model)
+    removes_hook(model, x)
+    assert changed(before, model) is None
+    with pytest.raises(CheckFailed, match=r"changed its argument `model` in place \(1 hook\(s\) left"):
+        check_function(leaves_hook, lambda model, x: model(x), [Case((model, x))], name="stats")
+    check_function(removes_hook, lambda model, x: model(x), [Case((model, x))], name="stats")

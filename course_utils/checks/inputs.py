@@ -37,6 +37,12 @@ def _tensor_state(t: Any) -> dict:
             "grad": None if grad is None else grad.detach().clone()}
 
 
+def _hook_count(module: Any) -> int:
+    """Hooks registered on ``module`` and its submodules (forward, forward-pre, backward)."""
+    names = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    return sum(len(getattr(m, n, None) or {}) for m in module.modules() for n in names)
+
+
 def snapshot(value: Any) -> Any:
     """What :func:`changed` compares later: a copy of a tensor's state or a module's parameters and buffers.
 
@@ -55,7 +61,7 @@ def snapshot(value: Any) -> Any:
     if isinstance(value, nn.Module):
         params = {n: (p.detach().clone(), bool(p.requires_grad)) for n, p in value.named_parameters()}
         buffers = {n: b.detach().clone() for n, b in value.named_buffers() if b is not None}
-        return ("module", params, buffers)
+        return ("module", params, buffers, _hook_count(value))
     if type(value) in (list, tuple) and any(isinstance(v, (torch.Tensor, nn.Module)) for v in value):
         return ("sequence", [snapshot(v) for v in value], len(value))
     return None
@@ -101,6 +107,9 @@ def changed(before: Any, value: Any) -> str | None:
             b = buffers.get(name)
             if b is None or not _same(b.detach(), data):
                 return f"its buffer {name}"
+        extra = _hook_count(value) - before[3]
+        if extra > 0:
+            return f"{extra} hook(s) left registered on its modules"
         return None
     if kind == "sequence":
         if len(value) != before[2]:
@@ -133,7 +142,9 @@ def mutation_message(name: str, arg: str, what: str, *, module: bool = False) ->
         >>> mutation_message("avg_pool2d", "x", "its values")
         '`avg_pool2d` changed its argument `x` in place (its values); work on a copy (e.g. `x * 2`, not `x.mul_(2)`).'
     """
-    if module:
+    if module and "hook" in what:
+        advice = "remove every hook you register (keep its handle and call `handle.remove()` in a `finally:` block)"
+    elif module:
         advice = "leave its parameters and buffers as they are (e.g. run it in eval mode, or on a copy.deepcopy of it)"
     elif "requires_grad" in what or "grad" in what:
         advice = f"work on a copy that requires gradients (e.g. `{arg}.detach().clone().requires_grad_()`)"

@@ -413,6 +413,7 @@ def test_verification_judges_the_wrong_answers_as_the_notebook_does() -> None:
         ("l2_penalty", "returns a float"),
         ("l2_penalty", "skips parameters by their number of dimensions"),
         ("layer_stats", "uses the population std"),
+        ("layer_stats", "leaves its hooks on the model"),
         ("layer_stats", "hooks every layer"),
         ("layer_stats", "switches the model to train mode"),
         ("layer_stats", "uses course_utils' activation_stats"),
