@@ -6,7 +6,7 @@ compared with the expected ones: tensors position by position, tuples, named
 tuples and lists element by element by value), :mod:`.cases` (:class:`Case`,
 seeded :func:`random_cases`), :mod:`.function` (:func:`check_function` and
 :func:`call_learner`), the statement's rules shared with verification —
-:mod:`.forbid` (:class:`Forbid` and the predefined ``NO_CONV``, ``NO_CONV_LAYER``,
+:mod:`.forbid` (:class:`Forbid`), :mod:`.rules` (the predefined ``NO_CONV``, ``NO_CONV_LAYER``,
 ``NO_POOLING``, ``NO_NORM``), :mod:`.inputs` (arguments left unchanged) and
 :mod:`.returns` (the kind of a result) — and :mod:`.modules` (checks on
 ``nn.Module`` answers). What it may import: the standard library,
@@ -22,7 +22,7 @@ ending a check cell as partial credit).
 from ..errors import CheckFailed
 from .cases import Case, CaseMaker, as_case, random_cases
 from .core import check_dtype, check_shape, check_tensor, describe, passed
-from .forbid import NO_CONV, NO_CONV_LAYER, NO_NORM, NO_POOLING, Forbid, recording_ops
+from .forbid import Forbid, recording_ops
 from .function import call_learner, check_function
 from .inputs import mutation_message
 from .modules import (
@@ -35,12 +35,38 @@ from .modules import (
     count_parameters,
 )
 from .returns import kind_of, returns_problem
+from .rules import NO_CONV, NO_CONV_LAYER, NO_NORM, NO_POOLING
 from .values import check_close, check_equal
 
 __all__ = [
-    "NO_CONV", "NO_CONV_LAYER", "NO_NORM", "NO_POOLING", "Case", "CaseMaker", "CheckFailed", "Forbid", "as_case",
-    "call_learner", "check_close", "check_contains", "check_dtype", "check_equal", "check_function", "check_layers",
-    "check_module", "check_output_shape", "check_param_count", "check_requires_grad", "check_shape", "check_tensor",
-    "count_parameters", "describe", "kind_of", "mutation_message", "passed", "random_cases", "recording_ops",
+    "NO_CONV",
+    "NO_CONV_LAYER",
+    "NO_NORM",
+    "NO_POOLING",
+    "Case",
+    "CaseMaker",
+    "CheckFailed",
+    "Forbid",
+    "as_case",
+    "call_learner",
+    "check_close",
+    "check_contains",
+    "check_dtype",
+    "check_equal",
+    "check_function",
+    "check_layers",
+    "check_module",
+    "check_output_shape",
+    "check_param_count",
+    "check_requires_grad",
+    "check_shape",
+    "check_tensor",
+    "count_parameters",
+    "describe",
+    "kind_of",
+    "mutation_message",
+    "passed",
+    "random_cases",
+    "recording_ops",
     "returns_problem",
 ]

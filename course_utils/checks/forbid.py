@@ -27,22 +27,55 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["NO_CONV", "NO_CONV_LAYER", "NO_NORM", "NO_POOLING", "Forbid", "op_name", "recording_ops"]
+__all__ = ["Forbid", "op_name", "recording_ops"]
 
 # Names that reach an object by a string or switch the recorder off: refused wherever a rule applies.
-INDIRECT_NAMES = frozenset({"getattr", "__import__", "importlib", "eval", "exec", "compile", "globals", "vars",
-                            "locals", "__builtins__", "builtins", "attrgetter", "methodcaller", "breakpoint"})
-INDIRECT_ATTRS = frozenset({"__dict__", "__builtins__", "__globals__", "__getattribute__", "__getattr__",
-                            "import_module", "_C", "_python_dispatch", "_pop_mode", "_set_dispatch_mode",
-                            "_DisableTorchDispatch", "_disabled_torch_dispatch_impl"})
+INDIRECT_NAMES = frozenset(
+    {
+        "getattr",
+        "__import__",
+        "importlib",
+        "eval",
+        "exec",
+        "compile",
+        "globals",
+        "vars",
+        "locals",
+        "__builtins__",
+        "builtins",
+        "attrgetter",
+        "methodcaller",
+        "breakpoint",
+    }
+)
+INDIRECT_ATTRS = frozenset(
+    {
+        "__dict__",
+        "__builtins__",
+        "__globals__",
+        "__getattribute__",
+        "__getattr__",
+        "import_module",
+        "_C",
+        "_python_dispatch",
+        "_pop_mode",
+        "_set_dispatch_mode",
+        "_DisableTorchDispatch",
+        "_disabled_torch_dispatch_impl",
+    }
+)
 INDIRECT_MODULES = frozenset({"importlib", "builtins", "operator", "ctypes", "inspect"})
 
 # What each ATen operation is usually reached by, for the run rule's message.
 ROUTES = {
-    "convolution": "F.conv2d and nn.Conv2d", "_convolution": "F.conv2d and nn.Conv2d",
-    "max_pool2d_with_indices": "F.max_pool2d and nn.MaxPool2d", "max_pool2d": "F.max_pool2d and nn.MaxPool2d",
-    "avg_pool2d": "F.avg_pool2d and nn.AvgPool2d", "_adaptive_avg_pool2d": "F.adaptive_avg_pool2d",
-    "adaptive_max_pool2d": "F.adaptive_max_pool2d", "native_batch_norm": "F.batch_norm and nn.BatchNorm2d",
+    "convolution": "F.conv2d and nn.Conv2d",
+    "_convolution": "F.conv2d and nn.Conv2d",
+    "max_pool2d_with_indices": "F.max_pool2d and nn.MaxPool2d",
+    "max_pool2d": "F.max_pool2d and nn.MaxPool2d",
+    "avg_pool2d": "F.avg_pool2d and nn.AvgPool2d",
+    "_adaptive_avg_pool2d": "F.adaptive_avg_pool2d",
+    "adaptive_max_pool2d": "F.adaptive_max_pool2d",
+    "native_batch_norm": "F.batch_norm and nn.BatchNorm2d",
 }
 
 
@@ -117,12 +150,20 @@ def _magic_code(tree: ast.AST) -> tuple[set[int], list[tuple[int, str]]]:
     allowed: set[int] = set()
     code: list[tuple[int, str]] = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MAGICS
-                and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Name)
-                and node.func.value.func.id == "get_ipython"):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _MAGICS
+            and isinstance(node.func.value, ast.Call)
+            and isinstance(node.func.value.func, ast.Name)
+            and node.func.value.func.id == "get_ipython"
+        ):
             allowed.add(id(node.func.value.func))
-            code += [(node.lineno, a.value) for a in node.args[1:] if isinstance(a, ast.Constant)
-                     and isinstance(a.value, str)]
+            code += [
+                (node.lineno, a.value)
+                for a in node.args[1:]
+                if isinstance(a, ast.Constant) and isinstance(a.value, str)
+            ]
     return allowed, code
 
 
@@ -148,8 +189,12 @@ class Forbid:
 
     def __or__(self, other: Forbid) -> Forbid:
         """Both rules at once (the first one's reason)."""
-        return Forbid(tuple(dict.fromkeys(self.calls + other.calls)), tuple(dict.fromkeys(self.aten + other.aten)),
-                      self.reason, self.indirections or other.indirections)
+        return Forbid(
+            tuple(dict.fromkeys(self.calls + other.calls)),
+            tuple(dict.fromkeys(self.aten + other.aten)),
+            self.reason,
+            self.indirections or other.indirections,
+        )
 
     def _message(self, name: str, what: str, extra: str = "") -> str:
         return f"`{name}` {what}{extra}, which this exercise forbids: {self.reason}."
@@ -178,14 +223,16 @@ class Forbid:
             if isinstance(node, ast.Name):
                 if node.id in calls and node.id not in bound:
                     add(node, f"{verb} `{node.id}`")
-                elif self.indirections and (node.id in INDIRECT_NAMES
-                                            or (node.id == "get_ipython" and id(node) not in magic_runners)):
+                elif self.indirections and (
+                    node.id in INDIRECT_NAMES or (node.id == "get_ipython" and id(node) not in magic_runners)
+                ):
                     add(node, f"uses `{node.id}`", hides)
             elif isinstance(node, ast.Attribute):
                 if node.attr in calls:
                     add(node, f"{verb} `{ast.unparse(node)}`")
-                elif self.indirections and (node.attr in INDIRECT_ATTRS
-                                            or (node.attr == "modules" and ast.unparse(node.value) == "sys")):
+                elif self.indirections and (
+                    node.attr in INDIRECT_ATTRS or (node.attr == "modules" and ast.unparse(node.value) == "sys")
+                ):
                     add(node, f"uses `{ast.unparse(node)}`", hides)
             elif isinstance(node, ast.ImportFrom):
                 module = node.module or ""
@@ -226,45 +273,3 @@ class Forbid:
             return None
         route = f" (what {ROUTES[bad[0]]} run)" if bad[0] in ROUTES else ""
         return self._message(name, f"runs the ATen operation `{bad[0]}`{route}")
-
-
-NO_CONV = Forbid(
-    calls=("conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_transpose1d", "conv_transpose2d",
-           "conv_transpose3d", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-           "LazyConv1d", "LazyConv2d", "LazyConv3d", "conv_tbc", "cudnn_convolution", "mkldnn_convolution"),
-    aten=("convolution", "_convolution", "convolution_overrideable", "cudnn_convolution", "mkldnn_convolution",
-          "miopen_convolution", "_slow_conv2d_forward", "slow_conv_dilated2d", "slow_conv3d_forward",
-          "_nnpack_spatial_convolution", "conv2d", "conv1d", "conv3d", "conv_transpose2d", "conv_tbc"),
-    reason="the point of this exercise is to compute the convolution yourself",
-)
-"""Convolution by any PyTorch route: functional, module, ``torch.convolution``, ``torch.ops.aten``."""
-
-NO_CONV_LAYER = Forbid(
-    calls=("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "LazyConv2d"),
-    reason="the point of this exercise is to work the number out from the shapes, without building the layer",
-)
-"""Building a convolution layer (source rule only: building one runs no telling operation)."""
-
-NO_POOLING = Forbid(
-    calls=("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d",
-           "avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-           "_adaptive_avg_pool2d", "lp_pool1d", "lp_pool2d", "fractional_max_pool2d", "MaxPool1d", "MaxPool2d",
-           "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveMaxPool2d", "AdaptiveAvgPool2d", "LPPool1d",
-           "LPPool2d", "FractionalMaxPool2d"),
-    aten=("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
-          "max_pool3d_with_indices", "mkldnn_max_pool2d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-          "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-          "fractional_max_pool2d"),
-    reason="the point of this exercise is to compute the pooling yourself",
-)
-"""Pooling by any PyTorch route (max, average, adaptive, LP, fractional; functional or module)."""
-
-NO_NORM = Forbid(
-    calls=("batch_norm", "instance_norm", "layer_norm", "group_norm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
-           "InstanceNorm1d", "InstanceNorm2d", "LayerNorm", "GroupNorm"),
-    aten=("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
-          "_native_batch_norm_legit_functional", "cudnn_batch_norm", "miopen_batch_norm", "batch_norm",
-          "native_layer_norm", "native_group_norm", "instance_norm"),
-    reason="the point of this exercise is to compute the normalisation yourself",
-)
-"""Normalisation layers by any PyTorch route (batch, instance, layer and group norm)."""

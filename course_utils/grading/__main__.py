@@ -54,8 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         return p
 
     p = course_command("autograde", "nbgrader in N processes, nbgrader's grades.csv, then verify")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="processes at once: nbgrader processes (students split between them), then verification children")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="processes at once: nbgrader processes (students split between them), then verification children",
+    )
     p.add_argument("--nbgrader", default="", help="extra nbgrader arguments, e.g. --nbgrader=--Execute.timeout=60")
     p.add_argument("--memory-mb", type=int, default=None, help="address-space limit of a verification child (MiB)")
     p = course_command("verify", "re-grade outside the learner's kernel (verified_grades.csv, verification.json)")
@@ -79,11 +83,16 @@ def main(argv: list[str] | None = None) -> int:
         from .sandbox import Limits
         from .verify import run
 
-        run(args.course, args.chapter, jobs=args.jobs, limits=Limits(memory_mb=args.memory_mb or Limits.memory_mb),
-            csv_path=args.csv.resolve() if args.csv else None)
+        run(
+            args.course,
+            args.chapter,
+            jobs=args.jobs,
+            limits=Limits(memory_mb=args.memory_mb or Limits.memory_mb),
+            csv_path=args.csv.resolve() if args.csv else None,
+        )
         return 0
     if args.command == "grades":
-        from .verify import csv_from_report
+        from .report import csv_from_report
 
         return csv_from_report(args.course.resolve(), args.csv.resolve(), args.chapter)
     if args.command == "collect":

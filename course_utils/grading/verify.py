@@ -20,49 +20,15 @@ keeps nbgrader's score and is flagged ``unverified``.
 
 from __future__ import annotations
 
-import csv
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import notebook as nbtools
 from .autograde import outcomes_of
+from .report import ExerciseResult, SubmissionResult, write_outputs
 from .sandbox import Limits, network_isolation, run_child
 from .spec import ChapterSpec, load_spec, spec_path
-
-
-@dataclass
-class ExerciseResult:
-    test: str
-    max_score: float
-    verified: float
-    nbgrader: float | None
-    status: str
-    reason: str = ""
-    nbgrader_reason: str = ""
-
-
-@dataclass
-class SubmissionResult:
-    student: str
-    chapter: str
-    exercises: list[ExerciseResult] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
-
-    @property
-    def verified(self) -> float:
-        return sum(e.verified for e in self.exercises)
-
-    @property
-    def nbgrader(self) -> float | None:
-        scores = [e.nbgrader for e in self.exercises]
-        return None if all(s is None for s in scores) else sum(s or 0 for s in scores)
-
-    @property
-    def max_score(self) -> float:
-        return sum(e.max_score for e in self.exercises)
 
 
 def _score_words(score: float | None, max_score: float) -> str:
@@ -74,10 +40,13 @@ def disagreements(result: SubmissionResult) -> list[str]:
 
     Example: ``bob 01_convolution test_x: in-kernel 0/3: NameError: name 'F' is not defined; verified 3/3: outputs match``
     """
-    return [f"{result.student} {result.chapter} {e.test}: in-kernel {_score_words(e.nbgrader, e.max_score)}: "
-            f"{e.nbgrader_reason or 'no error shown'}; verified {_score_words(e.verified, e.max_score)}: "
-            f"{e.reason or ('outputs match' if e.status == 'passed' else e.status)}"
-            for e in result.exercises if e.nbgrader is not None and e.nbgrader != e.verified and e.status != "unverified"]
+    return [
+        f"{result.student} {result.chapter} {e.test}: in-kernel {_score_words(e.nbgrader, e.max_score)}: "
+        f"{e.nbgrader_reason or 'no error shown'}; verified {_score_words(e.verified, e.max_score)}: "
+        f"{e.reason or ('outputs match' if e.status == 'passed' else e.status)}"
+        for e in result.exercises
+        if e.nbgrader is not None and e.nbgrader != e.verified and e.status != "unverified"
+    ]
 
 
 def first_error_line(output: dict) -> str:
@@ -101,8 +70,13 @@ def nbgrader_reasons(course: Path, chapter: str, student: str) -> dict[str, str]
         if meta.get("grade") and not meta.get("solution") and meta.get("grade_id"):
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             stderr = any(o.get("name") == "stderr" for o in cell.get("outputs", []))
-            reasons[meta["grade_id"]] = (first_error_line(errors[0]) if errors
-                                         else "printed to stderr (nbgrader counts that as a failure)" if stderr else "passed")
+            reasons[meta["grade_id"]] = (
+                first_error_line(errors[0])
+                if errors
+                else "printed to stderr (nbgrader counts that as a failure)"
+                if stderr
+                else "passed"
+            )
     return reasons
 
 
@@ -134,8 +108,13 @@ def find_notebook(folder: Path, chapter: str) -> tuple[Path | None, list[str]]:
     return None, ["notebook_missing"]
 
 
-def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Limits | None = None,
-                      autograde_outcomes: dict[tuple[str, str], dict] | None = None) -> SubmissionResult:
+def verify_submission(
+    course: Path,
+    spec: ChapterSpec,
+    student: str,
+    limits: Limits | None = None,
+    autograde_outcomes: dict[tuple[str, str], dict] | None = None,
+) -> SubmissionResult:
     """Verify one hand-in; ``autograde_outcomes``: nbgrader's outcomes by (student, chapter) (``autograde.json``)."""
     chapter = spec.chapter
     result = SubmissionResult(student, chapter)
@@ -181,8 +160,11 @@ def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Lim
         nb_score = scored.get(test)
         ex = by_test.get(test)
         if ex is None:
-            result.exercises.append(ExerciseResult(test, max_score, nb_score or 0.0, nb_score, "unverified",
-                                                   nbgrader_reason=nb_reasons.get(test, "")))
+            result.exercises.append(
+                ExerciseResult(
+                    test, max_score, nb_score or 0.0, nb_score, "unverified", nbgrader_reason=nb_reasons.get(test, "")
+                )
+            )
             result.flags.append(f"unverified:{test}")
             continue
         record = records.get(test, {"status": "error", "error": "no submission to run"})
@@ -200,8 +182,9 @@ def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Lim
         if status in ("timeout", "crashed"):
             result.flags.append(f"{status}:{test}")
         verified = max_score if status == "passed" else 0.0
-        result.exercises.append(ExerciseResult(test, max_score, verified, nb_score, status, reason[:300],
-                                               nb_reasons.get(test, "")))
+        result.exercises.append(
+            ExerciseResult(test, max_score, verified, nb_score, status, reason[:300], nb_reasons.get(test, ""))
+        )
     if any(e.nbgrader is not None and e.nbgrader > e.verified for e in result.exercises if e.status != "unverified"):
         result.flags.append("nbgrader_higher")
     if any(e.nbgrader is not None and e.nbgrader < e.verified for e in result.exercises):
@@ -209,8 +192,9 @@ def verify_submission(course: Path, spec: ChapterSpec, student: str, limits: Lim
     return result
 
 
-def verify_course(course: Path, chapters: list[str] | None = None, *, jobs: int = 2,
-                  limits: Limits | None = None) -> list[SubmissionResult]:
+def verify_course(
+    course: Path, chapters: list[str] | None = None, *, jobs: int = 2, limits: Limits | None = None
+) -> list[SubmissionResult]:
     """Verify every submission in ``course/submitted`` (of ``chapters``, or every chapter with a spec)."""
     course = Path(course).resolve()
     submitted = course / "submitted"
@@ -230,41 +214,14 @@ def verify_course(course: Path, chapters: list[str] | None = None, *, jobs: int 
         return list(pool.map(lambda t: verify_submission(course, t[0], t[1], limits, outcomes), tasks))
 
 
-def report_rows(results: list[SubmissionResult]) -> list[dict]:
-    """The verification report (what ``verification.json`` holds): one dict per submission."""
-    return [{"student": r.student, "chapter": r.chapter, "verified": r.verified, "nbgrader": r.nbgrader,
-             "max_score": r.max_score, "flags": r.flags, "exercises": [asdict(e) for e in r.exercises]} for r in results]
-
-
-def write_csv(rows: list[dict], csv_path: Path) -> None:
-    """One line per student and chapter: the verified score (final), the maximum, nbgrader's score and the flags."""
-    with open(csv_path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["student_id", "assignment", "score", "max_score", "nbgrader_score", "flags"])
-        for r in rows:
-            writer.writerow([r["student"], r["chapter"], f"{r['verified']:g}", f"{r['max_score']:g}",
-                             "" if r["nbgrader"] is None else f"{r['nbgrader']:g}", " ".join(r["flags"])])
-
-
-def write_outputs(course: Path, results: list[SubmissionResult], csv_path: Path) -> None:
-    rows = report_rows(results)
-    write_csv(rows, csv_path)
-    (course / "verification.json").write_text(json.dumps(rows, indent=1))
-
-
-def csv_from_report(course: Path, csv_path: Path, chapters: list[str] | None = None) -> int:
-    """Write the grades CSV from the last verification (``verification.json``) without re-running it."""
-    report = course / "verification.json"
-    if not report.is_file():
-        raise SystemExit(f"verify: no {report}: run `make autograde` (or `make verify`) first.")
-    rows = [r for r in json.loads(report.read_text()) if not chapters or r["chapter"] in chapters]
-    write_csv(rows, csv_path)
-    print(f"verify: {len(rows)} verified grade(s) from {report.name} written to {csv_path}")
-    return 0
-
-
-def run(course: Path, chapters: list[str] | None = None, *, jobs: int = 2, limits: Limits | None = None,
-        csv_path: Path | None = None) -> list[SubmissionResult]:
+def run(
+    course: Path,
+    chapters: list[str] | None = None,
+    *,
+    jobs: int = 2,
+    limits: Limits | None = None,
+    csv_path: Path | None = None,
+) -> list[SubmissionResult]:
     """Verify, write the outputs and print what needs a look (``python -m course_utils.grading verify``).
 
     Quiet when all is well: one line per hand-in with a flag, one per disagreement, and counts.
@@ -278,11 +235,15 @@ def run(course: Path, chapters: list[str] | None = None, *, jobs: int = 2, limit
     results = verify_course(course, chapters, jobs=jobs, limits=limits)
     write_outputs(course, results, csv_path)
     flagged = [r for r in results if r.flags]
-    print(f"verify: {len(results)} hand-in(s) verified in {time.monotonic() - start:.0f} s; "
-          f"{len(flagged)} flagged" + (":" if flagged else ""))
+    print(
+        f"verify: {len(results)} hand-in(s) verified in {time.monotonic() - start:.0f} s; "
+        f"{len(flagged)} flagged" + (":" if flagged else "")
+    )
     for r in flagged:
-        print(f"  {r.student} {r.chapter}: verified {r.verified:g}/{r.max_score:g}, "
-              f"nbgrader {'-' if r.nbgrader is None else f'{r.nbgrader:g}'}; flags: {' '.join(r.flags)}")
+        print(
+            f"  {r.student} {r.chapter}: verified {r.verified:g}/{r.max_score:g}, "
+            f"nbgrader {'-' if r.nbgrader is None else f'{r.nbgrader:g}'}; flags: {' '.join(r.flags)}"
+        )
     lines = [line for r in results for line in disagreements(r)]
     if lines:
         print(f"verify: {len(lines)} disagreement(s) with nbgrader:")

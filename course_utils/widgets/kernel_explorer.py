@@ -15,8 +15,8 @@ at the same scale (one output cell as large as one input pixel, so stride 2
 draws an output half as wide); the kernel panel shows the numbers as applied
 (flipped in convolution mode). The controls wrap below the picture in a narrow
 notebook column. This module holds the controls and the computation; the
-picture is ``kernel_figure``, the editor grid ``kernel_grid``, the written-out
-sum and the titles ``conv_arithmetic``.
+picture is ``kernel_figure``, the editor grid ``kernel_grid``, the setting controls
+``kernel_controls``, the written-out sum and the titles ``conv_arithmetic``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..errors import CourseError
 from . import conv_arithmetic as text
 from ._conv import MODES, PADDING_MODES, _as_image, _as_kernel, convolve
 from ._frontend import FigureWidget, encode_png, message_html
+from .kernel_controls import settings_controls
 from .kernel_figure import ConvFigure
 from .kernel_grid import KernelGrid
 
@@ -52,11 +53,18 @@ class KernelExplorer(FigureWidget):
         >>> KernelExplorer(kernel="sobel_x")             # last expression of a cell
     """
 
-    def __init__(self, image: Any = None, kernel: Any = "sobel_x", *, stride: int = 1, padding: int = 0,
-                 dilation: int = 1, padding_mode: str = "zeros", mode: str = "correlation") -> None:
+    def __init__(
+        self,
+        image: Any = None,
+        kernel: Any = "sobel_x",
+        *,
+        stride: int = 1,
+        padding: int = 0,
+        dilation: int = 1,
+        padding_mode: str = "zeros",
+        mode: str = "correlation",
+    ) -> None:
         import ipywidgets as widgets
-
-        from ..inspection import KERNEL_NAMES
 
         self.output = None
         self.message = ""
@@ -80,23 +88,24 @@ class KernelExplorer(FigureWidget):
             k0, preset, self._kernel_error = _as_kernel("identity"), "custom", str(exc)
         self._kernel = k0
 
-        def small() -> dict[str, Any]:  # a fresh Layout per control: a shared one would hide them all together
-            return dict(layout=widgets.Layout(width="280px"), style={"description_width": "70px"})
-
-        self.preset = widgets.Dropdown(options=list(KERNEL_NAMES) + ["custom"], value=preset, description="kernel", **small())
+        controls = settings_controls(
+            preset, stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode, mode=mode
+        )
+        for name in ("preset", "stride", "padding", "padding_mode", "dilation", "mode", "channel"):
+            setattr(self, name, getattr(controls, name))
         self.editor = KernelGrid(k0, self._on_grid_kernel, self._show_message)
         self.size, self.grid_texts, self.grid = self.editor.size, self.editor.texts, self.editor.box
-        self.stride = widgets.IntSlider(value=int(stride), min=1, max=4, description="stride", **small())
-        self.padding = widgets.IntSlider(value=int(padding), min=0, max=max(4, int(padding)), description="padding", **small())
-        self.padding_mode = widgets.ToggleButtons(options=list(PADDING_MODES), value=padding_mode, description="pad with",
-                                                  style={"button_width": "64px", "description_width": "70px"})
-        self.dilation = widgets.IntSlider(value=int(dilation), min=1, max=max(3, int(dilation)), description="dilation", **small())
-        self.mode = widgets.ToggleButtons(options=list(MODES), value=mode, style={"button_width": "96px"})
-        self.channel = widgets.Dropdown(options=["R", "G", "B"], value="R", description="channel", **small())
         self.channel.layout.display = None if self.image.shape[0] == 3 else "none"
         # the slider is the output cell's index (what Play steps through); the label beside it reads (row, column)
-        self.position = widgets.IntSlider(value=0, min=0, max=0, description="position", readout=False,
-                                          continuous_update=True, layout=widgets.Layout(width="330px"))
+        self.position = widgets.IntSlider(
+            value=0,
+            min=0,
+            max=0,
+            description="position",
+            readout=False,
+            continuous_update=True,
+            layout=widgets.Layout(width="330px"),
+        )
         self.where = widgets.HTML()
         self.play = widgets.Play(value=0, min=0, max=0, step=1, interval=150)
         widgets.jslink((self.play, "value"), (self.position, "value"))
@@ -108,11 +117,18 @@ class KernelExplorer(FigureWidget):
         settings = widgets.VBox([self.stride, self.padding, self.padding_mode, self.dilation, self.mode, self.channel])
         picture = self._make_image_widget()
         picture.layout.max_width = "100%"  # a column narrower than the figure shrinks it instead of clipping it
-        self.view = widgets.VBox([widgets.HBox([self.play, self.position, self.where], layout=widgets.Layout(**wrap)),
-                                  widgets.HBox([picture, editor, settings],
-                                               layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start",
-                                                                     max_width="100%")),
-                                  self.arith, self.msg], layout=widgets.Layout(max_width="100%"))
+        self.view = widgets.VBox(
+            [
+                widgets.HBox([self.play, self.position, self.where], layout=widgets.Layout(**wrap)),
+                widgets.HBox(
+                    [picture, editor, settings],
+                    layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start", max_width="100%"),
+                ),
+                self.arith,
+                self.msg,
+            ],
+            layout=widgets.Layout(max_width="100%"),
+        )
         self.preset.observe(self._on_preset, "value")
         for w in (self.stride, self.padding, self.padding_mode, self.dilation, self.mode):
             w.observe(lambda change: self._recompute(), "value")
@@ -159,8 +175,13 @@ class KernelExplorer(FigureWidget):
 
     def settings(self) -> dict[str, Any]:
         """The current ``convolve`` keyword arguments."""
-        return dict(stride=self.stride.value, padding=self.padding.value, padding_mode=self.padding_mode.value,
-                    dilation=self.dilation.value, mode=self.mode.value)
+        return dict(
+            stride=self.stride.value,
+            padding=self.padding.value,
+            padding_mode=self.padding_mode.value,
+            dilation=self.dilation.value,
+            mode=self.mode.value,
+        )
 
     # ---------------------------------------------------------------- compute + draw
     def _recompute(self) -> None:
@@ -187,7 +208,9 @@ class KernelExplorer(FigureWidget):
         p = self.padding.value
         if not p:
             return self.image
-        return F.pad(self.image[None], (p,) * 4, mode="constant" if self.padding_mode.value == "zeros" else "reflect")[0]
+        return F.pad(self.image[None], (p,) * 4, mode="constant" if self.padding_mode.value == "zeros" else "reflect")[
+            0
+        ]
 
     def _redraw(self) -> None:
         """Update the panels whose content changed, move the window, and push one new picture."""
@@ -198,12 +221,23 @@ class KernelExplorer(FigureWidget):
             self.arith.value = self.where.value = ""
             self._refresh()
             return
-        titles = text.titles(tuple(self.image.shape), self.padding.value, tuple(self._kernel.shape), self.mode.value,
-                             tuple(self.output.shape), self.channel.value if self.image.shape[0] == 3 else None)
-        for name, key, update in (("input", (id(self.image), self.padding.value, self.padding_mode.value), self._update_input),
-                                  ("kernel", (tuple(self._kernel.flatten().tolist()), tuple(self._kernel.shape),
-                                              self.mode.value), self._update_kernel),
-                                  ("output", (self._computed, self.channel.value), self._update_output)):
+        titles = text.titles(
+            tuple(self.image.shape),
+            self.padding.value,
+            tuple(self._kernel.shape),
+            self.mode.value,
+            tuple(self.output.shape),
+            self.channel.value if self.image.shape[0] == 3 else None,
+        )
+        for name, key, update in (
+            ("input", (id(self.image), self.padding.value, self.padding_mode.value), self._update_input),
+            (
+                "kernel",
+                (tuple(self._kernel.flatten().tolist()), tuple(self._kernel.shape), self.mode.value),
+                self._update_kernel,
+            ),
+            ("output", (self._computed, self.channel.value), self._update_output),
+        ):
             if self._keys.get(name) != key:
                 self._keys[name] = key
                 update(titles)
