@@ -72,9 +72,17 @@ TARGET = 1.05
 
 def small_cnn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(inplace=True), nn.MaxPool2d(2),  # (N, 16, 16, 16)
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(inplace=True), nn.MaxPool2d(2),  # (N, 32, 8, 8)
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),  # (N, 10)
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),  # (N, 16, 16, 16)
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),  # (N, 32, 8, 8)
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),  # (N, 10)
     )
 
 
@@ -82,8 +90,14 @@ def tiny_mlp() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 64), nn.ReLU(), nn.Linear(64, 10))  # (N, 10)
 
 
-def bare_epoch(model: nn.Module, loader: list, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
-               device: torch.device, accuracy: bool = False) -> float:
+def bare_epoch(
+    model: nn.Module,
+    loader: list,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    device: torch.device,
+    accuracy: bool = False,
+) -> float:
     """The loop a learner writes by hand (the order of PyTorch's "Optimizing Model Parameters" tutorial)."""
     model.train()
     total, correct = 0.0, 0
@@ -105,8 +119,15 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
     return q1, q2, q3
 
 
-def compare(name: str, make_model: Callable[[], nn.Module], shape: tuple[int, ...], batches: int, batch_size: int,
-            device: torch.device, rounds: int) -> list[dict]:
+def compare(
+    name: str,
+    make_model: Callable[[], nn.Module],
+    shape: tuple[int, ...],
+    batches: int,
+    batch_size: int,
+    device: torch.device,
+    rounds: int,
+) -> list[dict]:
     torch.manual_seed(0)
     loader = [(torch.randn(batch_size, *shape), torch.randint(0, 10, (batch_size,))) for _ in range(batches)]
     model = make_model().to(device)
@@ -147,8 +168,13 @@ def compare(name: str, make_model: Callable[[], nn.Module], shape: tuple[int, ..
     bare = times["bare PyTorch loop"]
     rows = []
     for key, t in times.items():
-        row = {"model": name, "loop": key, "rounds": rounds, "ms": statistics.median(w for w, _ in t) * 1e3,
-               "extra_us": statistics.median((a[1] - b[1]) * 1e6 for a, b in zip(t, bare))}
+        row = {
+            "model": name,
+            "loop": key,
+            "rounds": rounds,
+            "ms": statistics.median(w for w, _ in t) * 1e3,
+            "extra_us": statistics.median((a[1] - b[1]) * 1e6 for a, b in zip(t, bare)),
+        }
         for clock, i in (("wall", 0), ("cpu", 1)):
             row[clock] = quartiles([a[i] / b[i] for a, b in zip(t, bare)])
         rows.append(row)
@@ -156,10 +182,7 @@ def compare(name: str, make_model: Callable[[], nn.Module], shape: tuple[int, ..
 
 
 def import_time() -> tuple[float, float]:
-    probe = (
-        "import time, torch; start = time.perf_counter(); import course_utils; "
-        "print(time.perf_counter() - start)"
-    )
+    probe = "import time, torch; start = time.perf_counter(); import course_utils; print(time.perf_counter() - start)"
     seconds = [
         float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
         for _ in range(IMPORT_REPEATS)
@@ -178,36 +201,60 @@ def main() -> None:
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     load_before = _load()
-    rows = compare("small CNN, batch 32x3x32x32", small_cnn, (3, 32, 32), batches=BATCHES["small CNN"],
-                   batch_size=32, device=device, rounds=args.rounds or ROUNDS["small CNN"])
-    rows += compare("tiny MLP, batch 64x3x8x8", tiny_mlp, (3, 8, 8), batches=BATCHES["tiny MLP"],
-                    batch_size=64, device=device, rounds=args.rounds or ROUNDS["tiny MLP"])
+    rows = compare(
+        "small CNN, batch 32x3x32x32",
+        small_cnn,
+        (3, 32, 32),
+        batches=BATCHES["small CNN"],
+        batch_size=32,
+        device=device,
+        rounds=args.rounds or ROUNDS["small CNN"],
+    )
+    rows += compare(
+        "tiny MLP, batch 64x3x8x8",
+        tiny_mlp,
+        (3, 8, 8),
+        batches=BATCHES["tiny MLP"],
+        batch_size=64,
+        device=device,
+        rounds=args.rounds or ROUNDS["tiny MLP"],
+    )
 
-    print(f"fit overhead per step: median over interleaved rounds of the ratio to the bare loop in the same round "
-          f"(torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s), "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average {load_before} before, "
-          f"{_load()} after)")
-    header = (f"{'model':<28} {'loop':<21} {'rounds':>6} {'ms/step':>8} {'wall ratio':>10} {'middle half':>12} "
-              f"{'CPU ratio':>9} {'middle half':>12} {'extra CPU us/step':>17}")
+    print(
+        f"fit overhead per step: median over interleaved rounds of the ratio to the bare loop in the same round "
+        f"(torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s), "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average {load_before} before, "
+        f"{_load()} after)"
+    )
+    header = (
+        f"{'model':<28} {'loop':<21} {'rounds':>6} {'ms/step':>8} {'wall ratio':>10} {'middle half':>12} "
+        f"{'CPU ratio':>9} {'middle half':>12} {'extra CPU us/step':>17}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         (w1, w, w3), (c1, c, c3) = r["wall"], r["cpu"]
         wall_spread, cpu_spread = f"{w1:.3f}-{w3:.3f}", f"{c1:.3f}-{c3:.3f}"
-        print(f"{r['model']:<28} {r['loop']:<21} {r['rounds']:>6} {r['ms']:>8.3f} {w:>10.3f} {wall_spread:>12} "
-              f"{c:>9.3f} {cpu_spread:>12} {r['extra_us']:>17.1f}")
+        print(
+            f"{r['model']:<28} {r['loop']:<21} {r['rounds']:>6} {r['ms']:>8.3f} {w:>10.3f} {wall_spread:>12} "
+            f"{c:>9.3f} {cpu_spread:>12} {r['extra_us']:>17.1f}"
+        )
     judged = "wall" if device.type == "cuda" else "cpu"
     for r in rows:
         if r["loop"] == "fit, progress=False":
             ratio = r[judged][1]
             verdict = "meets" if ratio < TARGET else "MISSES"
             clock = "wall-clock" if judged == "wall" else "CPU"
-            print(f"{r['model']}: fit without a progress bar {verdict} the target ({clock} time ratio {ratio:.3f}, "
-                  f"target < {TARGET}; wall-clock {r['wall'][1]:.3f}, CPU {r['cpu'][1]:.3f})")
+            print(
+                f"{r['model']}: fit without a progress bar {verdict} the target ({clock} time ratio {ratio:.3f}, "
+                f"target < {TARGET}; wall-clock {r['wall'][1]:.3f}, CPU {r['cpu'][1]:.3f})"
+            )
     median, worst = import_time()
     print()
-    print(f"import course_utils after torch: median {median * 1e3:.1f} ms, max {worst * 1e3:.1f} ms "
-          f"over {IMPORT_REPEATS} fresh interpreters (limit 500 ms)")
+    print(
+        f"import course_utils after torch: median {median * 1e3:.1f} ms, max {worst * 1e3:.1f} ms "
+        f"over {IMPORT_REPEATS} fresh interpreters (limit 500 ms)"
+    )
 
 
 def _load() -> str:

@@ -47,8 +47,17 @@ from course_utils.grading.verify import verify_course  # noqa: E402
 
 N = int(os.environ.get("BENCH_GRADING_N", "8"))
 ROUNDS = int(os.environ.get("BENCH_GRADING_ROUNDS", "1"))  # JOBS=1 and JOBS=2 interleaved; the fastest round counts
-MIX = ["correct", "edited_locked_test_cell", "input_transformer", "correct", "patched_checks_in_solution",
-       "os_exit", "correct", "planted_course_utils", "one_stub_left"]
+MIX = [
+    "correct",
+    "edited_locked_test_cell",
+    "input_transformer",
+    "correct",
+    "patched_checks_in_solution",
+    "os_exit",
+    "correct",
+    "planted_course_utils",
+    "one_stub_left",
+]
 CLASS = (500, 13, 16)  # students, chapters, cores of the projection
 
 
@@ -63,13 +72,24 @@ def build_course(folder: Path) -> str:
     else:
         toy_chapter.write_chapter(course)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "generate_assignment", chapter, "--force",
-                    "--log-level=ERROR"], cwd=course, env=env, check=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "nbgrader"), "generate_assignment", chapter, "--force", "--log-level=ERROR"],
+        cwd=course,
+        env=env,
+        check=True,
+    )
     spec = load_spec(course, chapter)
     ex = next(e for e in spec.exercises if e.call)
     read = lambda p: nbformat.read(str(p), as_version=4)  # noqa: E731
-    target = Target(course, chapter, read(course / "solutions" / chapter / f"{chapter}.ipynb"),
-                    read(course / "notebooks" / chapter / f"{chapter}.ipynb"), ex.solutions[-1], ex.test, ex.name)
+    target = Target(
+        course,
+        chapter,
+        read(course / "solutions" / chapter / f"{chapter}.ipynb"),
+        read(course / "notebooks" / chapter / f"{chapter}.ipynb"),
+        ex.solutions[-1],
+        ex.test,
+        ex.name,
+    )
     by_name = {c.name: c for c in CASES}
     for i in range(N):
         nb, files = by_name[MIX[i % len(MIX)]].build(target)
@@ -116,24 +136,32 @@ def main() -> None:
                 load = max(load, os.getloadavg()[0])
         rows = {jobs: min(times, key=lambda t: t[0] + t[1]) for jobs, times in runs.items()}
         load = max(load, os.getloadavg()[0])
-    print(f"grading throughput: {N} hand-ins of {chapter} (correct, wrong, adversarial mixed), "
-          f"{os.cpu_count()} CPU(s), load average up to {load:.1f} while measuring, best of {ROUNDS} round(s)")
-    print(f"  {'JOBS':>4} {'nbgrader s':>11} {'verify s':>9} {'hand-ins/min nbgrader':>22} "
-          f"{'verify':>7} {'both':>7} {'CPU s/hand-in':>14}")
+    print(
+        f"grading throughput: {N} hand-ins of {chapter} (correct, wrong, adversarial mixed), "
+        f"{os.cpu_count()} CPU(s), load average up to {load:.1f} while measuring, best of {ROUNDS} round(s)"
+    )
+    print(
+        f"  {'JOBS':>4} {'nbgrader s':>11} {'verify s':>9} {'hand-ins/min nbgrader':>22} "
+        f"{'verify':>7} {'both':>7} {'CPU s/hand-in':>14}"
+    )
     rate = {}
     for jobs, (t_nb, t_ver, cpu) in rows.items():
         rate[jobs] = 60 * N / (t_nb + t_ver)
-        print(f"  {jobs:>4} {t_nb:11.1f} {t_ver:9.1f} {60 * N / t_nb:22.1f} {60 * N / t_ver:7.1f} {rate[jobs]:7.1f} "
-              f"{cpu / N:14.1f}")
+        print(
+            f"  {jobs:>4} {t_nb:11.1f} {t_ver:9.1f} {60 * N / t_nb:22.1f} {60 * N / t_ver:7.1f} {rate[jobs]:7.1f} "
+            f"{cpu / N:14.1f}"
+        )
     speedup = rate[2] / rate[1]
     students, chapters, cores = CLASS
     per_core = rate[2] / 2  # hand-ins per minute per process, as two processes scale here
     hours = students * chapters / (per_core * cores) / 60
     print(f"  JOBS=2 grades {speedup:.2f}x as many hand-ins per minute as JOBS=1 (target >= 1.7x on 2 cores)")
     cpu_hours = students * chapters * rows[1][2] / N / cores / 3600
-    print(f"  projection: {students} students x {chapters} chapters = {students * chapters} hand-ins on a {cores}-core "
-          f"machine with JOBS={cores}: {hours:.1f} h at this machine's JOBS=2 rate per process, {cpu_hours:.1f} h "
-          f"if the {cores} cores are busy all the time (CPU s per hand-in; each chapter costing what {chapter} costs here)")
+    print(
+        f"  projection: {students} students x {chapters} chapters = {students * chapters} hand-ins on a {cores}-core "
+        f"machine with JOBS={cores}: {hours:.1f} h at this machine's JOBS=2 rate per process, {cpu_hours:.1f} h "
+        f"if the {cores} cores are busy all the time (CPU s per hand-in; each chapter costing what {chapter} costs here)"
+    )
 
 
 if __name__ == "__main__":

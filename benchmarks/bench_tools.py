@@ -27,9 +27,17 @@ BATCH = 32  # images per synthetic batch, (BATCH, 3, 32, 32)
 
 def small_cnn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(inplace=True), nn.MaxPool2d(2),  # (N, 16, 16, 16)
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(inplace=True), nn.MaxPool2d(2),  # (N, 32, 8, 8)
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),  # (N, 10)
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),  # (N, 16, 16, 16)
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),  # (N, 32, 8, 8)
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),  # (N, 10)
     )
 
 
@@ -81,8 +89,10 @@ def main() -> None:
         ("receptive_field, resnet18, input 224", timed(lambda: receptive_field(resnet18, 224))),
         ("trace_shapes, resnet18, input (1, 3, 224, 224)", timed(lambda: trace_shapes(resnet18, (1, 3, 224, 224)))),
     ]
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}, median of {REPEATS}")
+    print(
+        f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}, median of {REPEATS}"
+    )
     width = max(len(name) for name, _ in rows)
     print(f"{'task':<{width}}  seconds")
     print("-" * (width + 9))

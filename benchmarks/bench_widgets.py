@@ -34,7 +34,7 @@ def per_update(values, setter) -> tuple[float, float, float]:
     the CPU time (one thread) is what the update itself costs, and what the wall time is on an idle machine."""
     setter(values[0])
     times, cpu = [], []
-    for v in values[1: UPDATES + 1]:
+    for v in values[1 : UPDATES + 1]:
         start, start_cpu = time.perf_counter(), time.process_time()
         setter(v)
         times.append(time.perf_counter() - start)
@@ -67,52 +67,121 @@ def main() -> None:
     rgb = sample_image(size=(128, 128))  # (3, 128, 128)
     ke = KernelExplorer(rgb, "sobel_x")
     n = ke.position.max
-    add("KernelExplorer 128x128 RGB", "position slider", per_update([i * n // 20 for i in range(UPDATES + 1)],
-                                                                     lambda v: setattr(ke.position, "value", v)), 30)
+    add(
+        "KernelExplorer 128x128 RGB",
+        "position slider",
+        per_update([i * n // 20 for i in range(UPDATES + 1)], lambda v: setattr(ke.position, "value", v)),
+        30,
+    )
     presets = ["gaussian", "sharpen", "laplacian", "emboss"] * 4
-    add("KernelExplorer 128x128 RGB", "preset kernel", per_update(presets, lambda v: setattr(ke.preset, "value", v)), 30)
+    add(
+        "KernelExplorer 128x128 RGB", "preset kernel", per_update(presets, lambda v: setattr(ke.preset, "value", v)), 30
+    )
     add("KernelExplorer 128x128 RGB", "stride", per_update([1, 2, 3] * 6, lambda v: setattr(ke.stride, "value", v)), 30)
-    add("KernelExplorer 128x128 RGB", "padding", per_update([0, 1, 2, 3] * 5, lambda v: setattr(ke.padding, "value", v)), 30)
-    add("KernelExplorer 128x128 RGB", "channel", per_update(["R", "G", "B"] * 6, lambda v: setattr(ke.channel, "value", v)), 30)
-    add("KernelExplorer 128x128 RGB", "correlation/convolution",
-        per_update(["correlation", "convolution"] * 9, lambda v: setattr(ke.mode, "value", v)), 30)
+    add(
+        "KernelExplorer 128x128 RGB",
+        "padding",
+        per_update([0, 1, 2, 3] * 5, lambda v: setattr(ke.padding, "value", v)),
+        30,
+    )
+    add(
+        "KernelExplorer 128x128 RGB",
+        "channel",
+        per_update(["R", "G", "B"] * 6, lambda v: setattr(ke.channel, "value", v)),
+        30,
+    )
+    add(
+        "KernelExplorer 128x128 RGB",
+        "correlation/convolution",
+        per_update(["correlation", "convolution"] * 9, lambda v: setattr(ke.mode, "value", v)),
+        30,
+    )
     ke.preset.value = "sobel_x"
-    add("KernelExplorer 128x128 RGB", "typed grid entry", per_update([f"{i}/8" for i in range(-8, 9)],
-                                                                      lambda v: setattr(ke.grid_texts[0][0], "value", v)), 30)
-    add("KernelExplorer 128x128 RGB", "grid 3x3 <-> 5x5", per_update(["5x5", "3x3"] * 9, lambda v: setattr(ke.size, "value", v)), 30)
+    add(
+        "KernelExplorer 128x128 RGB",
+        "typed grid entry",
+        per_update([f"{i}/8" for i in range(-8, 9)], lambda v: setattr(ke.grid_texts[0][0], "value", v)),
+        30,
+    )
+    add(
+        "KernelExplorer 128x128 RGB",
+        "grid 3x3 <-> 5x5",
+        per_update(["5x5", "3x3"] * 9, lambda v: setattr(ke.size, "value", v)),
+        30,
+    )
     grey = KernelExplorer(sample_image(size=(128, 128), grey=True), "sobel_x")
-    add("KernelExplorer 128x128 grey", "position slider", per_update(list(range(0, 16 * 200, 200)),
-                                                                      lambda v: setattr(grey.position, "value", v)), 30)
+    add(
+        "KernelExplorer 128x128 grey",
+        "position slider",
+        per_update(list(range(0, 16 * 200, 200)), lambda v: setattr(grey.position, "value", v)),
+        30,
+    )
 
     resnet = torchvision.models.resnet18(weights=None)
     fm = FeatureMapExplorer(resnet, torch.rand(3, 224, 224), layers=["conv1", "layer1", "layer2", "layer3", "layer4"])
-    add("FeatureMapExplorer ResNet-18 224", "layer choice", per_update(["layer1", "layer2", "layer3", "layer4"] * 4,
-                                                                          lambda v: setattr(fm.layer, "value", v)), 100)
+    add(
+        "FeatureMapExplorer ResNet-18 224",
+        "layer choice",
+        per_update(["layer1", "layer2", "layer3", "layer4"] * 4, lambda v: setattr(fm.layer, "value", v)),
+        100,
+    )
     fm.layer.value = "layer1"
-    add("FeatureMapExplorer ResNet-18 224", "channel slider", per_update(list(range(0, 64, 4)),
-                                                                            lambda v: setattr(fm.channel, "value", v)), 100)
+    add(
+        "FeatureMapExplorer ResNet-18 224",
+        "channel slider",
+        per_update(list(range(0, 64, 4)), lambda v: setattr(fm.channel, "value", v)),
+        100,
+    )
 
     se = ScheduleExplorer("onecycle", steps=1000)
-    add("ScheduleExplorer 1000 steps", "pct_start slider",
-        per_update([0.1 + 0.05 * i for i in range(16)], lambda v: setattr(se.sliders["onecycle"]["pct_start"], "value", v)))
+    add(
+        "ScheduleExplorer 1000 steps",
+        "pct_start slider",
+        per_update(
+            [0.1 + 0.05 * i for i in range(16)], lambda v: setattr(se.sliders["onecycle"]["pct_start"], "value", v)
+        ),
+    )
 
     lrs = [1e-6 * 10 ** (i / 20) for i in range(120)]
     raw = [2.3 - 1.5 / (1 + math.exp(-(math.log10(lr) + 3) * 3)) + 0.05 * math.sin(3 * i) for i, lr in enumerate(lrs)]
     lv = LRFinderView(LRFinderResult(lrs, smooth_losses(raw, 0.98), raw))
-    add("LRFinderView 120 points", "smoothing slider", per_update([0.5 + 0.03 * i for i in range(16)],
-                                                                   lambda v: setattr(lv.smooth, "value", v)))
+    add(
+        "LRFinderView 120 points",
+        "smoothing slider",
+        per_update([0.5 + 0.03 * i for i in range(16)], lambda v: setattr(lv.smooth, "value", v)),
+    )
 
-    cnn = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-                        nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1))
+    cnn = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+    )
     rv = ReceptiveFieldView(cnn, 64)
-    add("ReceptiveFieldView 3-conv CNN, 64x64", "unit slider", per_update(list(range(16)), lambda v: setattr(rv.unit_col, "value", v)))
+    add(
+        "ReceptiveFieldView 3-conv CNN, 64x64",
+        "unit slider",
+        per_update(list(range(16)), lambda v: setattr(rv.unit_col, "value", v)),
+    )
 
-    print(f"Per-update latency of the course widgets (median and worst of {UPDATES} updates after one warm-up; "
-          f"includes the PNG sent to the front end)")
+    print(
+        f"Per-update latency of the course widgets (median and worst of {UPDATES} updates after one warm-up; "
+        f"includes the PNG sent to the front end)"
+    )
     load = f", load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores" if hasattr(os, "getloadavg") else ""
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread{load}\n")
     header = ("widget", "update", "median ms", "worst ms", "CPU ms", "target (median wall)")
-    widths = [max(len(header[0]), *(len(r[0]) for r in rows)), max(len(header[1]), *(len(r[1]) for r in rows)), 9, 8, 6, 14]
+    widths = [
+        max(len(header[0]), *(len(r[0]) for r in rows)),
+        max(len(header[1]), *(len(r[1]) for r in rows)),
+        9,
+        8,
+        6,
+        14,
+    ]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     for widget, update, med, worst, cpu, verdict in rows:
         print(f"{widget.ljust(widths[0])}  {update.ljust(widths[1])}  {med:9.1f}  {worst:8.1f}  {cpu:6.1f}  {verdict}")

@@ -36,9 +36,7 @@ def is_smoke() -> bool:
         return True
     if raw in _FALSE:
         return False
-    raise CourseError(
-        f"COURSE_SMOKE is set to {raw!r}; set it to 1 for smoke mode or 0 (or unset it) for full mode."
-    )
+    raise CourseError(f"COURSE_SMOKE is set to {raw!r}; set it to 1 for smoke mode or 0 (or unset it) for full mode.")
 
 
 def budget(full: T, smoke: T) -> T:

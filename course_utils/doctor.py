@@ -109,7 +109,9 @@ def run(*, probe_timeout: float = 2.0) -> tuple[list[str], str | None]:
     if chosen is not None:
         lines.append(f"CIFAR-10 source: {chosen.detail}")
     else:
-        lines.append(f"CIFAR-10 source: none; chapters that train on CIFAR-10 will stop with: {cifar_sources.no_source_error()}")
+        lines.append(
+            f"CIFAR-10 source: none; chapters that train on CIFAR-10 will stop with: {cifar_sources.no_source_error()}"
+        )
     return lines, fatal
 
 

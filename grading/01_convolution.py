@@ -35,8 +35,10 @@ def _edge(kernel, case):
     if type(kernel) is not torch.Tensor or tuple(kernel.shape) != (3, 3) or not kernel.is_floating_point():
         return "edge_kernel() does not return a float (3, 3) tensor"
     if kernel.dtype != torch.float32:
-        return (f"edge_kernel() returns a {str(kernel.dtype).replace('torch.', '')} tensor, which F.conv2d cannot apply "
-                "to the chapter's float32 photos (section 5)")
+        return (
+            f"edge_kernel() returns a {str(kernel.dtype).replace('torch.', '')} tensor, which F.conv2d cannot apply "
+            "to the chapter's float32 photos (section 5)"
+        )
     k = kernel.to(torch.float64)[None, None]
 
     def respond(image):
@@ -58,26 +60,59 @@ def _edge(kernel, case):
 
 _LOOP_CASES = [
     (_randn(1, 1, 4, 5), _randn(1, 1, 2, 2)),
-    ((_randn(2, 2, 4, 4, dtype=torch.float64), _randn(3, 2, 3, 1, dtype=torch.float64)),
-     {"bias": _randn(3, dtype=torch.float64)}),
+    (
+        (_randn(2, 2, 4, 4, dtype=torch.float64), _randn(3, 2, 3, 1, dtype=torch.float64)),
+        {"bias": _randn(3, dtype=torch.float64)},
+    ),
     (_randn(1, 3, 3, 6), _randn(2, 3, 3, 4)),
 ]
 
 _UNFOLD_CASES = [
     (_randn(2, 3, 8, 7), _randn(5, 3, 3, 2)),
-    ((_randn(1, 2, 9, 9, dtype=torch.float64), _randn(4, 2, 4, 4, dtype=torch.float64)),
-     {"bias": _randn(4, dtype=torch.float64), "stride": 3, "padding": 2}),
+    (
+        (_randn(1, 2, 9, 9, dtype=torch.float64), _randn(4, 2, 4, 4, dtype=torch.float64)),
+        {"bias": _randn(4, dtype=torch.float64), "stride": 3, "padding": 2},
+    ),
     ((_randn(3, 1, 5, 6), _randn(2, 1, 1, 3)), {"stride": 2, "padding": 1}),
 ]
 
 EXERCISES = [
-    Exercise(test="test_conv2d_loops", solutions=["conv2d_loops"], name="conv2d_loops", cases=_LOOP_CASES,
-             reference=_conv, atol=1e-5, timeout=30, forbid=NO_CONV, returns=torch.Tensor, arg_names=("x", "weight")),
-    Exercise(test="test_conv2d_unfold", solutions=["conv2d_unfold"], name="conv2d_unfold", cases=_UNFOLD_CASES,
-             reference=_conv, atol=1e-4, timeout=20, forbid=NO_CONV, returns=torch.Tensor, arg_names=("x", "weight")),
-    Exercise(test="test_conv_param_count", solutions=["conv_param_count"], name="conv_param_count",
-             cases=[(9, 33, 3), ((2, 6, (5, 1)), {"bias": False}), (256, 1, (3, 3)), ((4, 4, 7), {"bias": True})],
-             reference=_params, timeout=10, forbid=NO_CONV_LAYER, returns=int, arg_names=("c_in", "c_out", "k")),
-    Exercise(test="test_edge_kernel", solutions=["edge_kernel"], name="edge_kernel", cases=[()], judge=_edge,
-             timeout=10),
+    Exercise(
+        test="test_conv2d_loops",
+        solutions=["conv2d_loops"],
+        name="conv2d_loops",
+        cases=_LOOP_CASES,
+        reference=_conv,
+        atol=1e-5,
+        timeout=30,
+        forbid=NO_CONV,
+        returns=torch.Tensor,
+        arg_names=("x", "weight"),
+    ),
+    Exercise(
+        test="test_conv2d_unfold",
+        solutions=["conv2d_unfold"],
+        name="conv2d_unfold",
+        cases=_UNFOLD_CASES,
+        reference=_conv,
+        atol=1e-4,
+        timeout=20,
+        forbid=NO_CONV,
+        returns=torch.Tensor,
+        arg_names=("x", "weight"),
+    ),
+    Exercise(
+        test="test_conv_param_count",
+        solutions=["conv_param_count"],
+        name="conv_param_count",
+        cases=[(9, 33, 3), ((2, 6, (5, 1)), {"bias": False}), (256, 1, (3, 3)), ((4, 4, 7), {"bias": True})],
+        reference=_params,
+        timeout=10,
+        forbid=NO_CONV_LAYER,
+        returns=int,
+        arg_names=("c_in", "c_out", "k"),
+    ),
+    Exercise(
+        test="test_edge_kernel", solutions=["edge_kernel"], name="edge_kernel", cases=[()], judge=_edge, timeout=10
+    ),
 ]

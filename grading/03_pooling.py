@@ -25,19 +25,83 @@ _rng = random.Random(7003)
 
 # The same rules as the notebook's check cells (tests/notebooks/test_chapter03_checks.py compares them).
 NO_AUTOGRAD_OR_POOLING = Forbid(
-    calls=NO_POOLING.calls + ("backward", "grad", "autograd", "vjp", "functional_call", "max_unpool2d", "MaxUnpool2d",
-                              "max_pool2d_with_indices_backward"),
+    calls=NO_POOLING.calls
+    + (
+        "backward",
+        "grad",
+        "autograd",
+        "vjp",
+        "functional_call",
+        "max_unpool2d",
+        "MaxUnpool2d",
+        "max_pool2d_with_indices_backward",
+    ),
     aten=NO_POOLING.aten + ("max_pool2d_with_indices_backward", "max_unpool2d"),
-    reason="the point of this exercise is to compute the gradient yourself")
+    reason="the point of this exercise is to compute the gradient yourself",
+)
 NO_MAX = Forbid(
-    calls=NO_POOLING.calls + ("max", "amax", "maximum", "fmax", "argmax", "min", "amin", "minimum", "fmin", "abs",
-                              "absolute", "clamp", "clamp_min", "clamp_max", "clip", "where", "sort", "topk",
-                              "kthvalue", "sign", "gt", "ge", "lt", "le", "greater", "less", "heaviside", "hardtanh",
-                              "relu6", "logsumexp"),
-    aten=NO_POOLING.aten + ("max", "amax", "maximum", "fmax", "argmax", "min", "amin", "minimum", "abs", "clamp",
-                            "clamp_min", "clamp_max", "where", "sort", "topk", "kthvalue", "sign", "gt", "ge", "lt",
-                            "le", "heaviside", "hardtanh", "logsumexp"),
-    reason="the point of this exercise is to build the maximum from ReLUs")
+    calls=NO_POOLING.calls
+    + (
+        "max",
+        "amax",
+        "maximum",
+        "fmax",
+        "argmax",
+        "min",
+        "amin",
+        "minimum",
+        "fmin",
+        "abs",
+        "absolute",
+        "clamp",
+        "clamp_min",
+        "clamp_max",
+        "clip",
+        "where",
+        "sort",
+        "topk",
+        "kthvalue",
+        "sign",
+        "gt",
+        "ge",
+        "lt",
+        "le",
+        "greater",
+        "less",
+        "heaviside",
+        "hardtanh",
+        "relu6",
+        "logsumexp",
+    ),
+    aten=NO_POOLING.aten
+    + (
+        "max",
+        "amax",
+        "maximum",
+        "fmax",
+        "argmax",
+        "min",
+        "amin",
+        "minimum",
+        "abs",
+        "clamp",
+        "clamp_min",
+        "clamp_max",
+        "where",
+        "sort",
+        "topk",
+        "kthvalue",
+        "sign",
+        "gt",
+        "ge",
+        "lt",
+        "le",
+        "heaviside",
+        "hardtanh",
+        "logsumexp",
+    ),
+    reason="the point of this exercise is to build the maximum from ReLUs",
+)
 
 
 def _randn(*shape, dtype=torch.float32):
@@ -64,23 +128,28 @@ def _pool_cases(count, *, ceil_mode=False):
 
 
 _MAX_CASES = _pool_cases(16, ceil_mode=True) + [
-    ((-(torch.rand(2, 2, 9, 8, generator=_g) + 0.5), 5), {"stride": 2, "padding": 2}),   # all negative: pad with -inf
+    ((-(torch.rand(2, 2, 9, 8, generator=_g) + 0.5), 5), {"stride": 2, "padding": 2}),  # all negative: pad with -inf
     ((-(torch.rand(1, 3, 6, 6, generator=_g, dtype=torch.float64) + 1.0), 4), {"stride": None, "padding": 2}),
     ((torch.full((1, 1, 5, 7), -3.0), 3), {"stride": 3, "padding": 1}),
-    ((_randn(2, 2, 7, 9), 2), {"stride": 2, "padding": 1, "ceil_mode": True}),          # a window in the padding: dropped
+    ((_randn(2, 2, 7, 9), 2), {"stride": 2, "padding": 1, "ceil_mode": True}),  # a window in the padding: dropped
     ((_randn(1, 2, 9, 6, dtype=torch.float64), 3), {"stride": 2, "padding": 0, "ceil_mode": True}),
 ]
 _AVG_CASES = _pool_cases(14) + [
-    ((torch.ones(2, 1, 7, 5), 5), {"stride": 1, "padding": 2}),                          # padded zeros counted
+    ((torch.ones(2, 1, 7, 5), 5), {"stride": 1, "padding": 2}),  # padded zeros counted
     ((_randn(1, 2, 8, 8, dtype=torch.float64), 4), {"stride": None, "padding": 2}),
-    ((_batch_last(2, 3, 7, 6), 3), {"stride": 2, "padding": 1}),                          # not contiguous
+    ((_batch_last(2, 3, 7, 6), 3), {"stride": 2, "padding": 1}),  # not contiguous
 ]
-_GLOBAL_CASES = [(_randn(3, 4, 7, 2),), (_randn(1, 6, 1, 10, dtype=torch.float64),), (_randn(5, 1, 4, 4),),
-                 (_randn(2, 3, 13, 1),), (_randn(2, 3, 5, 8).transpose(-1, -2),)]
+_GLOBAL_CASES = [
+    (_randn(3, 4, 7, 2),),
+    (_randn(1, 6, 1, 10, dtype=torch.float64),),
+    (_randn(5, 1, 4, 4),),
+    (_randn(2, 3, 13, 1),),
+    (_randn(2, 3, 5, 8).transpose(-1, -2),),
+]
 
 
 def _global(x):
-    return F.adaptive_avg_pool2d(x, 1).flatten(1)                         # (N, C)
+    return F.adaptive_avg_pool2d(x, 1).flatten(1)  # (N, C)
 
 
 def _distinct(*shape, dtype=torch.float64):
@@ -103,9 +172,9 @@ def _max_pool_gradient(x, grad_out, kernel_size, stride=None):
 
 _BACKWARD_CASES = [
     _backward_case((2, 3, 8, 7), 2, None),
-    _backward_case((3, 1, 9, 9), 3, 1),                                    # every input in up to 9 windows
+    _backward_case((3, 1, 9, 9), 3, 1),  # every input in up to 9 windows
     _backward_case((2, 2, 11, 6), 3, 2),
-    _backward_case((1, 4, 10, 10), 2, 3),                                  # gaps between windows
+    _backward_case((1, 4, 10, 10), 2, 3),  # gaps between windows
     _backward_case((2, 2, 6, 8), 4, 2, dtype=torch.float32),
     _backward_case((3, 2, 5, 5), 5, None),
 ]
@@ -120,18 +189,33 @@ def _lp_cases():
     for _ in range(12):
         kh, kw = _rng.randint(1, 4), _rng.randint(1, 4)
         kernel = kh if kh == kw else (kh, kw)
-        x = torch.rand(_rng.randint(1, 3), _rng.randint(1, 3), _rng.randint(kh, 11), _rng.randint(kw, 11), generator=_g,
-                       dtype=_rng.choice([torch.float32, torch.float64]))
-        cases.append(((x, _rng.choice([1, 2, 3, 5, 0.75, 1.5, 2.5]), kernel), {"stride": _rng.choice([None, 1, 2, 3, (2, 1)])}))
-    cases += [((_randn(2, 3, 8, 7), 2, 3), {"stride": 2}),                   # p = 2: inputs of any sign
-              ((_randn(1, 2, 6, 9, dtype=torch.float64), 2, (2, 3)), {"stride": (1, 3)}),
-              ((_batch_last(2, 2, 6, 6).abs(), 3, 2), {})]                     # not contiguous
+        x = torch.rand(
+            _rng.randint(1, 3),
+            _rng.randint(1, 3),
+            _rng.randint(kh, 11),
+            _rng.randint(kw, 11),
+            generator=_g,
+            dtype=_rng.choice([torch.float32, torch.float64]),
+        )
+        cases.append(
+            ((x, _rng.choice([1, 2, 3, 5, 0.75, 1.5, 2.5]), kernel), {"stride": _rng.choice([None, 1, 2, 3, (2, 1)])})
+        )
+    cases += [
+        ((_randn(2, 3, 8, 7), 2, 3), {"stride": 2}),  # p = 2: inputs of any sign
+        ((_randn(1, 2, 6, 9, dtype=torch.float64), 2, (2, 3)), {"stride": (1, 3)}),
+        ((_batch_last(2, 2, 6, 6).abs(), 3, 2), {}),
+    ]  # not contiguous
     return cases
 
 
 _LP_CASES = _lp_cases()
-_RELU_CASES = [(_randn(2, 3, 6, 8),), (_randn(1, 2, 10, 4, dtype=torch.float64),), (-(torch.rand(3, 1, 4, 4, generator=_g) + 1),),
-               (_randn(2, 2, 8, 6).transpose(-1, -2),), (_randn(1, 1, 2, 2) * 1000,)]
+_RELU_CASES = [
+    (_randn(2, 3, 6, 8),),
+    (_randn(1, 2, 10, 4, dtype=torch.float64),),
+    (-(torch.rand(3, 1, 4, 4, generator=_g) + 1),),
+    (_randn(2, 2, 8, 6).transpose(-1, -2),),
+    (_randn(1, 1, 2, 2) * 1000,),
+]
 
 
 def _relu_reference(x):
@@ -147,14 +231,20 @@ def _classifier(seed, *, dropout=0.0, batchnorm=False, classes=6):
     layers = [["Conv2d", {"in_channels": 3, "out_channels": 6, "kernel_size": 3}]]
     if batchnorm:
         layers.append(["BatchNorm2d", {"num_features": 6}])
-    layers += [["ReLU", {}], ["AdaptiveAvgPool2d", {"output_size": 3}], ["Flatten", {}],
-               ["Dropout", {"p": dropout}], ["Linear", {"in_features": 54, "out_features": classes}]]
+    layers += [
+        ["ReLU", {}],
+        ["AdaptiveAvgPool2d", {"output_size": 3}],
+        ["Flatten", {}],
+        ["Dropout", {"p": dropout}],
+        ["Linear", {"in_features": 54, "out_features": classes}],
+    ]
 
     def init(model):
         for module in model:
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.normal_(0, 0.5)
                 module.running_var.uniform_(0.2, 3.0)
+
     return harness.model_arg(layers, seed=seed, init=init)
 
 
@@ -165,7 +255,7 @@ def _consistency(model, x, max_shift):
     with torch.no_grad():
         for s in range(1, max_shift + 1):
             for i in range(x.shape[0]):
-                agree += int(net(x[i:i + 1]).argmax() == net(torch.roll(x[i:i + 1], s, dims=-1)).argmax())
+                agree += int(net(x[i : i + 1]).argmax() == net(torch.roll(x[i : i + 1], s, dims=-1)).argmax())
     return agree / (x.shape[0] * max_shift)
 
 
@@ -173,24 +263,80 @@ _CONSISTENCY_CASES = [
     (_classifier(31, dropout=0.6), _randn(7, 3, 12, 13), 5),
     (_classifier(34), _randn(9, 3, 11, 14), 3),
     (_classifier(32, classes=4), _randn(5, 3, 10, 11), 2),
-    (_classifier(37, dropout=0.3), _randn(1, 3, 12, 12), 4),                 # a single image
+    (_classifier(37, dropout=0.3), _randn(1, 3, 12, 12), 4),  # a single image
 ]
 # Every model above changes many predictions: a constant answer such as `return 1.0` cannot pass
 # (tests/notebooks/test_chapter03_checks.py asserts it).
 
 EXERCISES = [
-    Exercise(test="test_max_pool2d", solutions=["max_pool2d"], name="max_pool2d", cases=_MAX_CASES,
-             reference=F.max_pool2d, atol=1e-6, timeout=20, forbid=NO_POOLING),
-    Exercise(test="test_avg_pool2d", solutions=["avg_pool2d"], name="avg_pool2d", cases=_AVG_CASES,
-             reference=F.avg_pool2d, atol=1e-5, timeout=20, forbid=NO_POOLING),
-    Exercise(test="test_global_avg_pool", solutions=["global_avg_pool"], name="global_avg_pool", cases=_GLOBAL_CASES,
-             reference=_global, timeout=10),
-    Exercise(test="test_max_pool2d_backward", solutions=["max_pool2d_backward"], name="max_pool2d_backward",
-             cases=_BACKWARD_CASES, reference=_max_pool_gradient, atol=1e-6, timeout=20, forbid=NO_AUTOGRAD_OR_POOLING),
-    Exercise(test="test_lp_pool2d", solutions=["lp_pool2d"], name="lp_pool2d", cases=_LP_CASES, reference=_lp,
-             atol=1e-5, rtol=1e-4, timeout=20, forbid=NO_POOLING),
-    Exercise(test="test_max_pool_relu", solutions=["max_pool_relu"], name="max_pool_relu", cases=_RELU_CASES,
-             reference=_relu_reference, atol=1e-5, timeout=15, forbid=NO_MAX),
-    Exercise(test="test_prediction_consistency", solutions=["prediction_consistency"], name="prediction_consistency",
-             cases=_CONSISTENCY_CASES, reference=_consistency, atol=1e-6, rtol=0, timeout=20, returns=float),
+    Exercise(
+        test="test_max_pool2d",
+        solutions=["max_pool2d"],
+        name="max_pool2d",
+        cases=_MAX_CASES,
+        reference=F.max_pool2d,
+        atol=1e-6,
+        timeout=20,
+        forbid=NO_POOLING,
+    ),
+    Exercise(
+        test="test_avg_pool2d",
+        solutions=["avg_pool2d"],
+        name="avg_pool2d",
+        cases=_AVG_CASES,
+        reference=F.avg_pool2d,
+        atol=1e-5,
+        timeout=20,
+        forbid=NO_POOLING,
+    ),
+    Exercise(
+        test="test_global_avg_pool",
+        solutions=["global_avg_pool"],
+        name="global_avg_pool",
+        cases=_GLOBAL_CASES,
+        reference=_global,
+        timeout=10,
+    ),
+    Exercise(
+        test="test_max_pool2d_backward",
+        solutions=["max_pool2d_backward"],
+        name="max_pool2d_backward",
+        cases=_BACKWARD_CASES,
+        reference=_max_pool_gradient,
+        atol=1e-6,
+        timeout=20,
+        forbid=NO_AUTOGRAD_OR_POOLING,
+    ),
+    Exercise(
+        test="test_lp_pool2d",
+        solutions=["lp_pool2d"],
+        name="lp_pool2d",
+        cases=_LP_CASES,
+        reference=_lp,
+        atol=1e-5,
+        rtol=1e-4,
+        timeout=20,
+        forbid=NO_POOLING,
+    ),
+    Exercise(
+        test="test_max_pool_relu",
+        solutions=["max_pool_relu"],
+        name="max_pool_relu",
+        cases=_RELU_CASES,
+        reference=_relu_reference,
+        atol=1e-5,
+        timeout=15,
+        forbid=NO_MAX,
+    ),
+    Exercise(
+        test="test_prediction_consistency",
+        solutions=["prediction_consistency"],
+        name="prediction_consistency",
+        cases=_CONSISTENCY_CASES,
+        reference=_consistency,
+        atol=1e-6,
+        rtol=0,
+        timeout=20,
+        returns=float,
+    ),
 ]

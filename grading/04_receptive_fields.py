@@ -39,7 +39,7 @@ def _middle_spans(layers, n):
     return u, spans
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _measured(layers):
     reach = (1 + sum((k - 1) * d + 2 * p for k, _, p, d in layers)) * math.prod(s for _, s, _, _ in layers)
     n, previous = 6 * reach + 32, None
@@ -63,7 +63,7 @@ def _field(layers):
     return _measured(tuple(tuple(layer) for layer in layers))
 
 
-_STACK_A = [(5, 1, 2, 1), (3, 2, 1, 1), (2, 2, 0, 1), (3, 1, 2, 2)]        # as the exercise describes them
+_STACK_A = [(5, 1, 2, 1), (3, 2, 1, 1), (2, 2, 0, 1), (3, 1, 2, 2)]  # as the exercise describes them
 _STACK_B = [(3, 2, 1, 1), (3, 2, 1, 1), (3, 1, 1, 1), (1, 1, 0, 1), (3, 1, 1, 3)]
 
 
@@ -106,15 +106,15 @@ def _span(layers, first, last):
     y = x
     for k, s, p, d in layers:
         y = F.conv1d(y, torch.ones(1, 1, k, dtype=torch.float64), stride=s, padding=p, dilation=d)
-    (grad,) = torch.autograd.grad(y[0, 0, first:last + 1].sum(), x)
+    (grad,) = torch.autograd.grad(y[0, 0, first : last + 1].sum(), x)
     hit = torch.nonzero(grad[0, 0]).flatten()
     return (int(hit[0]), int(hit[-1]))
 
 
 _SPAN_CASES = [_middle(_random_stack(), _rng.randint(0, 5)) for _ in range(18)] + [
-    _middle([(7, 2, 3, 1), (3, 2, 1, 1), (3, 1, 1, 1), (3, 1, 1, 1)], 2),       # a ResNet-like stem
-    _middle([(3, 1, 1, 1), (3, 1, 2, 2), (3, 1, 4, 4), (3, 1, 8, 8)], 5),       # dilations doubling
-    _middle([(1, 3, 0, 1), (4, 1, 0, 1), (2, 2, 1, 1)], 1),                     # stride wider than the kernel
+    _middle([(7, 2, 3, 1), (3, 2, 1, 1), (3, 1, 1, 1), (3, 1, 1, 1)], 2),  # a ResNet-like stem
+    _middle([(3, 1, 1, 1), (3, 1, 2, 2), (3, 1, 4, 4), (3, 1, 8, 8)], 5),  # dilations doubling
+    _middle([(1, 3, 0, 1), (4, 1, 0, 1), (2, 2, 1, 1)], 1),  # stride wider than the kernel
 ]
 
 
@@ -126,8 +126,17 @@ def _fewest(target, strides):
     return len(layers)
 
 
-_COVER_CASES = [(90, [2, 1, 2]), (33, []), (2, []), (31, [3]), (128, [2, 2, 2, 2]), (61, [1, 1, 2, 3]),
-                (500, [2, 2, 2, 2, 2, 2]), (17, [4, 1]), (40, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])]
+_COVER_CASES = [
+    (90, [2, 1, 2]),
+    (33, []),
+    (2, []),
+    (31, [3]),
+    (128, [2, 2, 2, 2]),
+    (61, [1, 1, 2, 3]),
+    (500, [2, 2, 2, 2, 2, 2]),
+    (17, [4, 1]),
+    (40, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+]
 
 
 def _bn_stats(model):
@@ -142,14 +151,39 @@ def _conv(c_in, c_out, k, **kwargs):
 
 
 _GRADIENT_CASES = [
-    (harness.model_arg([_conv(2, 3, 3, padding=1), ["ReLU", {}], ["MaxPool2d", {"kernel_size": 2}], _conv(3, 2, 3)],
-                       seed=41), torch.randn(1, 2, 14, 11, generator=_g)),
-    (harness.model_arg([_conv(1, 4, 3, padding=1), ["BatchNorm2d", {"num_features": 4}], ["ReLU", {}],
-                        _conv(4, 3, 3, stride=2, padding=2, dilation=2)], seed=42, dtype=torch.float64, init=_bn_stats),
-     torch.randn(1, 1, 17, 20, generator=_g, dtype=torch.float64)),
-    (harness.model_arg([_conv(3, 5, 5, stride=2), ["Dropout", {"p": 0.5}], ["ReLU", {}],
-                        ["AvgPool2d", {"kernel_size": 2}], _conv(5, 2, 1)], seed=43),
-     torch.randn(1, 3, 19, 16, generator=_g)),
+    (
+        harness.model_arg(
+            [_conv(2, 3, 3, padding=1), ["ReLU", {}], ["MaxPool2d", {"kernel_size": 2}], _conv(3, 2, 3)], seed=41
+        ),
+        torch.randn(1, 2, 14, 11, generator=_g),
+    ),
+    (
+        harness.model_arg(
+            [
+                _conv(1, 4, 3, padding=1),
+                ["BatchNorm2d", {"num_features": 4}],
+                ["ReLU", {}],
+                _conv(4, 3, 3, stride=2, padding=2, dilation=2),
+            ],
+            seed=42,
+            dtype=torch.float64,
+            init=_bn_stats,
+        ),
+        torch.randn(1, 1, 17, 20, generator=_g, dtype=torch.float64),
+    ),
+    (
+        harness.model_arg(
+            [
+                _conv(3, 5, 5, stride=2),
+                ["Dropout", {"p": 0.5}],
+                ["ReLU", {}],
+                ["AvgPool2d", {"kernel_size": 2}],
+                _conv(5, 2, 1),
+            ],
+            seed=43,
+        ),
+        torch.randn(1, 3, 19, 16, generator=_g),
+    ),
 ]
 
 
@@ -157,18 +191,50 @@ def _gradient_map(model, x):
     """|d(sum over channels of the centre unit)/d input| summed over input channels, the model in eval mode."""
     net = harness.build_arg(model).eval()
     leaf = x.detach().clone().requires_grad_()
-    out = net(leaf)                                                      # (1, C', h, w)
+    out = net(leaf)  # (1, C', h, w)
     out[0, :, out.shape[-2] // 2, out.shape[-1] // 2].sum().backward()
-    return leaf.grad[0].abs().sum(dim=0)                                 # (H, W)
+    return leaf.grad[0].abs().sum(dim=0)  # (H, W)
 
 
 EXERCISES = [
-    Exercise(test="test_fields_by_hand", solutions=["fields_by_hand"], name="fields_by_hand", cases=[()],
-             judge=_judge_by_hand, timeout=10),
-    Exercise(test="test_input_span", solutions=["input_span"], name="input_span", cases=_SPAN_CASES,
-             reference=_span, returns=tuple, arg_names=("layers", "first", "last"), timeout=15),
-    Exercise(test="test_layers_to_cover", solutions=["layers_to_cover"], name="layers_to_cover", cases=_COVER_CASES,
-             reference=_fewest, returns=int, arg_names=("target", "strides"), timeout=10),
-    Exercise(test="test_gradient_map", solutions=["gradient_map"], name="gradient_map", cases=_GRADIENT_CASES,
-             reference=_gradient_map, atol=1e-6, rtol=1e-4, returns=torch.Tensor, arg_names=("model", "x"), timeout=20),
+    Exercise(
+        test="test_fields_by_hand",
+        solutions=["fields_by_hand"],
+        name="fields_by_hand",
+        cases=[()],
+        judge=_judge_by_hand,
+        timeout=10,
+    ),
+    Exercise(
+        test="test_input_span",
+        solutions=["input_span"],
+        name="input_span",
+        cases=_SPAN_CASES,
+        reference=_span,
+        returns=tuple,
+        arg_names=("layers", "first", "last"),
+        timeout=15,
+    ),
+    Exercise(
+        test="test_layers_to_cover",
+        solutions=["layers_to_cover"],
+        name="layers_to_cover",
+        cases=_COVER_CASES,
+        reference=_fewest,
+        returns=int,
+        arg_names=("target", "strides"),
+        timeout=10,
+    ),
+    Exercise(
+        test="test_gradient_map",
+        solutions=["gradient_map"],
+        name="gradient_map",
+        cases=_GRADIENT_CASES,
+        reference=_gradient_map,
+        atol=1e-6,
+        rtol=1e-4,
+        returns=torch.Tensor,
+        arg_names=("model", "x"),
+        timeout=20,
+    ),
 ]

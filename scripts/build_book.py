@@ -83,7 +83,9 @@ def discover_chapters(solutions: Path = SOLUTIONS) -> list[str]:
     if not solutions.is_dir():
         return []
     return sorted(
-        d.name for d in solutions.iterdir() if d.is_dir() and CHAPTER_RE.match(d.name) and (d / f"{d.name}.ipynb").is_file()
+        d.name
+        for d in solutions.iterdir()
+        if d.is_dir() and CHAPTER_RE.match(d.name) and (d / f"{d.name}.ipynb").is_file()
     )
 
 
@@ -188,7 +190,10 @@ def prepare_notebook(nb: dict, solutions: str) -> dict:
             cell["source"] = _drop_marker_lines(text, BEGIN_SOLUTION, END_SOLUTION)
             if solutions == "hide":
                 _add_tags(cell, "hide-input", "course-solution")
-                cell["metadata"]["mystnb"] = {"code_prompt_show": "Show the solution", "code_prompt_hide": "Hide the solution"}
+                cell["metadata"]["mystnb"] = {
+                    "code_prompt_show": "Show the solution",
+                    "code_prompt_hide": "Hide the solution",
+                }
             else:
                 _add_tags(cell, "remove-cell")
         else:
@@ -280,7 +285,11 @@ def stage(mode: str, solutions: str, chapters: list[str], pages: list[str] = ())
     put("_toc.yml", expand_toc((BOOK / "_toc.yml").read_text(), chapters, pages).encode())
     intro = (BOOK / "intro.md").read_text()
     if solutions == "omit":
-        intro = re.sub(r"Solutions to the exercises sit behind a \"show\" toggle: try first\.", "This edition leaves the solutions out.", intro)
+        intro = re.sub(
+            r"Solutions to the exercises sit behind a \"show\" toggle: try first\.",
+            "This edition leaves the solutions out.",
+            intro,
+        )
     put("intro.md", intro.encode())
 
     for name in pages:  # no exercises in them; prepared anyway (outputs cleared, remote badges made links)
@@ -330,7 +339,9 @@ def build(mode: str = "smoke", solutions: str = "hide", quiet: bool = False) -> 
         raise BuildError("no chapters found: expected solutions/NN_topic/NN_topic.ipynb.")
     missing = [c for c in chapters if not (RELEASE / c / f"{c}.ipynb").is_file()]
     if missing:  # the download buttons serve the student release: check before a long build
-        raise BuildError(f"notebooks/{missing[0]}/{missing[0]}.ipynb is missing; run make release CHAPTER={missing[0]} first.")
+        raise BuildError(
+            f"notebooks/{missing[0]}/{missing[0]}.ipynb is missing; run make release CHAPTER={missing[0]} first."
+        )
     start = time.monotonic()
     # MathJax and the widget embedder from npm (returns at once when already vendored)
     if subprocess.call(["bash", str(ROOT / "scripts" / "vendor_assets.sh")], cwd=ROOT) != 0:
@@ -344,11 +355,23 @@ def build(mode: str = "smoke", solutions: str = "hide", quiet: bool = False) -> 
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     bindir = Path(sys.executable).parent
     env["PATH"] = os.pathsep.join([str(bindir), env.get("PATH", "")])
-    cmd = [str(bindir / "jupyter-book"), "build", str(src), "--path-output", str(build_dir(mode)), "-W", "-n", "--keep-going"]
+    cmd = [
+        str(bindir / "jupyter-book"),
+        "build",
+        str(src),
+        "--path-output",
+        str(build_dir(mode)),
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
     if quiet:
         cmd.append("-q")
-    print(f"==> {' '.join(cmd)}  (chapters: {', '.join(chapters)}; pages: {', '.join(pages) or 'none'}; "
-          f"COURSE_SMOKE={env['COURSE_SMOKE']}; solutions: {solutions})", flush=True)
+    print(
+        f"==> {' '.join(cmd)}  (chapters: {', '.join(chapters)}; pages: {', '.join(pages) or 'none'}; "
+        f"COURSE_SMOKE={env['COURSE_SMOKE']}; solutions: {solutions})",
+        flush=True,
+    )
     code = subprocess.call(cmd, cwd=ROOT, env=env)
     if code != 0:
         raise BuildError(f"jupyter-book build failed (exit code {code}); the errors are above.")
@@ -395,7 +418,7 @@ def prune_widget_state(page: str) -> str:
         return page
     bundle["state"] = {k: v for k, v in models.items() if k in kept}
     body = json.dumps(bundle).replace("</", "<\\/")  # no "</" inside the script (myst-nb escapes "</script>" alike)
-    return page[: match.start(2)] + body + page[match.end(2):]
+    return page[: match.start(2)] + body + page[match.end(2) :]
 
 
 def finish(html: Path, chapters: list[str], solutions: str, pages: list[str] = ()) -> None:
@@ -432,10 +455,18 @@ def finish(html: Path, chapters: list[str], solutions: str, pages: list[str] = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", default=os.environ.get("FULL", "") not in ("", "0"),
-                        help="execute the chapters in full mode (default: smoke mode; also FULL=1)")
-    parser.add_argument("--solutions", choices=("hide", "omit"), default=os.environ.get("SOLUTIONS") or "hide",
-                        help="solutions behind a toggle (hide, default) or left out (omit); also SOLUTIONS=")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        default=os.environ.get("FULL", "") not in ("", "0"),
+        help="execute the chapters in full mode (default: smoke mode; also FULL=1)",
+    )
+    parser.add_argument(
+        "--solutions",
+        choices=("hide", "omit"),
+        default=os.environ.get("SOLUTIONS") or "hide",
+        help="solutions behind a toggle (hide, default) or left out (omit); also SOLUTIONS=",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="less Sphinx output")
     args = parser.parse_args(argv)
     try:

@@ -37,8 +37,12 @@ def quiz_calls(source: str) -> list[ast.Call]:
         return []
     calls = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Quiz" \
-                and len(node.args) == 1 and isinstance(node.args[0], ast.List):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Quiz"
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.List)
+        ):
             calls.append(node)
     return calls
 
@@ -56,8 +60,11 @@ def quiz_source(questions: list[dict]) -> str:
             if "answer" not in q:
                 raise SystemExit(f"a question has neither 'answer' nor 'key': {q.get('question', q)!r}")
             tolerance = q.pop("tolerance", None)
-            q["key"] = encode_answer(q.pop("answer"), q.pop("explain", ""),
-                                     tolerance=None if "options" in q or tolerance is None else tolerance)
+            q["key"] = encode_answer(
+                q.pop("answer"),
+                q.pop("explain", ""),
+                tolerance=None if "options" in q or tolerance is None else tolerance,
+            )
         lines = [f'    {{"question": {_lit(q.pop("question"))},']
         if "options" in q:
             options = [_lit(o) for o in q.pop("options")]
@@ -111,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
                         answer = body["answer"]
                         if "options" in q and isinstance(answer, int) and 0 <= answer < len(q["options"]):
                             answer = f"{answer} ({q['options'][answer]})"
-                        print(f"{path.name} [{cell.get('id')}] {n}. {q['question']}\n    answer: {answer}"
-                              + (f" ± {body['tolerance']}" if body.get("tolerance") else "") + f"\n    explain: {body.get('explain', '')}")
+                        print(
+                            f"{path.name} [{cell.get('id')}] {n}. {q['question']}\n    answer: {answer}"
+                            + (f" ± {body['tolerance']}" if body.get("tolerance") else "")
+                            + f"\n    explain: {body.get('explain', '')}"
+                        )
                 continue
             new = rewrite(cell.source)
             if new != cell.source:

@@ -66,7 +66,9 @@ def make_image_folder(root: Path, *, train_per_class: int = 3, test_per_class: i
     return root
 
 
-def make_archive(tmp: Path, *, train_per_class: int = 3, test_per_class: int = 2, prefix: str = "") -> tuple[Path, Path]:
+def make_archive(
+    tmp: Path, *, train_per_class: int = 3, test_per_class: int = 2, prefix: str = ""
+) -> tuple[Path, Path]:
     """A ``.tar.gz`` of an image folder (members ``<prefix>train/<class>/NNNN.jpg``) and the folder itself."""
     folder = make_image_folder(tmp / "folder", train_per_class=train_per_class, test_per_class=test_per_class)
     archive = tmp / "cifar10-fixture.tar.gz"

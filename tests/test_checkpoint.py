@@ -26,7 +26,12 @@ def _trained(seed=0):
 
 
 def _draws(generator):
-    return (torch.rand(3).tolist(), np.random.rand(3).tolist(), random.random(), torch.rand(2, generator=generator).tolist())
+    return (
+        torch.rand(3).tolist(),
+        np.random.rand(3).tolist(),
+        random.random(),
+        torch.rand(2, generator=generator).tolist(),
+    )
 
 
 def test_round_trip_restores_model_optimizer_scheduler_scaler_rng_and_extra(tmp_path):
@@ -34,8 +39,17 @@ def test_round_trip_restores_model_optimizer_scheduler_scaler_rng_and_extra(tmp_
     scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
     generator = torch.Generator().manual_seed(7)
     torch.rand(5, generator=generator)
-    path = save_checkpoint(tmp_path / "sub" / "ckpt.pt", model, optimizer, scheduler, scaler, epoch=4,
-                           generators=[generator], note="hello", scores=[0.5, 0.7])
+    path = save_checkpoint(
+        tmp_path / "sub" / "ckpt.pt",
+        model,
+        optimizer,
+        scheduler,
+        scaler,
+        epoch=4,
+        generators=[generator],
+        note="hello",
+        scores=[0.5, 0.7],
+    )
     expected_draws = _draws(generator)
     saved_model = {k: v.clone() for k, v in model.state_dict().items()}
     saved_opt = optimizer.state_dict()

@@ -28,7 +28,9 @@ CASES = [(torch.randn(1, 1, 5, 5), torch.randn(1, 1, 3, 3)), (torch.randn(2, 3, 
 
 
 def test_right_answer_passes_and_says_so(capsys):
-    assert checks.check_function(_conv_ok, F.conv2d, CASES, arg_names=("x", "weight")) is None  # nbgrader reads a number as partial credit
+    assert (
+        checks.check_function(_conv_ok, F.conv2d, CASES, arg_names=("x", "weight")) is None
+    )  # nbgrader reads a number as partial credit
     captured = capsys.readouterr()
     assert captured.out.startswith("✓ _conv_ok matches the reference on 2 cases")
     assert captured.err == ""
@@ -207,7 +209,9 @@ def test_random_cases_are_varied_and_reproducible():
     again = checks.random_cases(_make_conv_case, 30, seed=3)
     assert all(torch.equal(a.args[0], b.args[0]) and a.kwargs == b.kwargs for a, b in zip(cases, again))
     other = checks.random_cases(_make_conv_case, 30, seed=4)
-    assert not all(a.args[0].shape == b.args[0].shape and torch.equal(a.args[0], b.args[0]) for a, b in zip(cases, other))
+    assert not all(
+        a.args[0].shape == b.args[0].shape and torch.equal(a.args[0], b.args[0]) for a, b in zip(cases, other)
+    )
     checks.check_function(F.conv2d, F.conv2d, cases)
     with pytest.raises(CourseError, match="n=0"):
         checks.random_cases(_make_conv_case, 0)
@@ -222,7 +226,9 @@ def test_the_first_failing_generated_case_is_named_in_plain_words():
     case = cases[first - 1]
     assert f"case {first} of 25" in message
     assert f"x: a float32 tensor of shape {tuple(case.args[0].shape)}" in message
-    assert f"stride={case.kwargs['stride']}, padding={case.kwargs['padding']}" in message.replace("; padding", ", padding")
+    assert f"stride={case.kwargs['stride']}, padding={case.kwargs['padding']}" in message.replace(
+        "; padding", ", padding"
+    )
     assert "stride=the number" not in message
 
 
@@ -254,13 +260,13 @@ def _avg_pool_scaling_in_place(x):
 
 def _gradient_map_leaky(x):
     x.requires_grad_(True)  # leaves requires_grad and .grad on the caller's tensor
-    (x ** 2).sum().backward()
+    (x**2).sum().backward()
     return x.grad.detach().clone()
 
 
 def _gradient_map_on_a_copy(x):
     x = x.detach().clone().requires_grad_(True)
-    (x ** 2).sum().backward()
+    (x**2).sum().backward()
     return x.grad
 
 
@@ -268,13 +274,16 @@ def test_an_answer_that_changes_its_input_in_place_is_refused():
     x = torch.randn(1, 2, 4, 4, generator=torch.Generator().manual_seed(0))
     with pytest.raises(CheckFailed) as info:
         checks.check_function(_avg_pool_scaling_in_place, lambda x: F.avg_pool2d(x, 2), [(x,)], name="avg_pool2d")
-    assert str(info.value) == ("`avg_pool2d` changed its argument `x` in place (its values); "
-                               "work on a copy (e.g. `x * 2`, not `x.mul_(2)`).")
+    assert str(info.value) == (
+        "`avg_pool2d` changed its argument `x` in place (its values); work on a copy (e.g. `x * 2`, not `x.mul_(2)`)."
+    )
 
 
 def test_requires_grad_or_grad_left_on_an_input_is_refused(capsys):
     x = torch.randn(3, 3, generator=torch.Generator().manual_seed(1))
-    with pytest.raises(CheckFailed, match=r"^`gradient_map` changed its argument `x` in place \(its requires_grad, now True\)"):
+    with pytest.raises(
+        CheckFailed, match=r"^`gradient_map` changed its argument `x` in place \(its requires_grad, now True\)"
+    ):
         checks.check_function(_gradient_map_leaky, lambda x: 2 * x, [(x,)], name="gradient_map")
     checks.check_function(_gradient_map_on_a_copy, lambda x: 2 * x, [(x,)], name="gradient_map")
     x_grad = x.clone().requires_grad_(True)
@@ -306,7 +315,9 @@ def test_a_model_argument_must_keep_its_parameters_and_buffers_unless_allowed(ca
             m[0].weight.mul_(0.5)
         return 0.0
 
-    with pytest.raises(CheckFailed, match=r"^`predict` changed its argument `m` in place \(its buffer 1.running_mean\)"):
+    with pytest.raises(
+        CheckFailed, match=r"^`predict` changed its argument `m` in place \(its buffer 1.running_mean\)"
+    ):
         checks.check_function(predict_in_train_mode, lambda m, x: m(x).detach(), [(model, x)], name="predict")
     checks.check_function(predict_in_eval_mode, lambda m, x: m.eval()(x).detach(), [(model, x)], name="predict")
     with pytest.raises(CheckFailed, match=r"changed its argument `m` in place \(its parameter 0.weight\)"):
@@ -327,17 +338,22 @@ def test_a_tensor_returned_where_a_float_is_asked_is_refused(capsys):
         checks.check_function(lambda n: torch.tensor(n / 2), lambda n: n / 2, [(3,)], name="field_size", returns=float)
     assert str(info.value) == "`field_size` returned a tensor; the exercise asks for a float (use `.item()`)."
     checks.check_function(lambda n: n / 2, lambda n: n / 2, [(3,)], name="field_size", returns=float)
-    checks.check_function(lambda n: 2 * n, lambda n: 2.0 * n, [(3,)], name="doubled", returns=float)  # an int is a float here
+    checks.check_function(
+        lambda n: 2 * n, lambda n: 2.0 * n, [(3,)], name="doubled", returns=float
+    )  # an int is a float here
     assert capsys.readouterr().out.count("✓") == 2
 
 
-@pytest.mark.parametrize("value, returns, message", [
-    (True, int, "`f` returned a bool; the exercise asks for an int."),
-    (None, float, "`f` returned None; the exercise asks for a float (did you forget a `return`?)."),
-    ((1, 2), list, "`f` returned a tuple; the exercise asks for a list (use `list(...)`)."),
-    (2.0, int, "`f` returned a float; the exercise asks for an int (use `int(...)` or `//`)."),
-    (3, (tuple, torch.Tensor), "`f` returned an int; the exercise asks for a tuple or a tensor."),
-])
+@pytest.mark.parametrize(
+    "value, returns, message",
+    [
+        (True, int, "`f` returned a bool; the exercise asks for an int."),
+        (None, float, "`f` returned None; the exercise asks for a float (did you forget a `return`?)."),
+        ((1, 2), list, "`f` returned a tuple; the exercise asks for a list (use `list(...)`)."),
+        (2.0, int, "`f` returned a float; the exercise asks for an int (use `int(...)` or `//`)."),
+        (3, (tuple, torch.Tensor), "`f` returned an int; the exercise asks for a tuple or a tensor."),
+    ],
+)
 def test_return_kinds(value, returns, message):
     with pytest.raises(CheckFailed) as info:
         checks.check_function(lambda: value, lambda: value, [()], name="f", returns=returns)
@@ -391,7 +407,9 @@ def test_call_learner_applies_the_rules_on_request():
 
 def test_mutates_must_name_an_argument():
     with pytest.raises(CourseError, match=r"mutates=\('modle',\) names \['modle'\], which are not arguments of step"):
-        checks.check_function(lambda model: 0.0, lambda model: 0.0, [(torch.zeros(1),)], name="step", mutates=("modle",))
+        checks.check_function(
+            lambda model: 0.0, lambda model: 0.0, [(torch.zeros(1),)], name="step", mutates=("modle",)
+        )
 
 
 def test_checks_import_only_errors_from_the_package_and_form_no_cycle():

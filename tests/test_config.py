@@ -7,7 +7,9 @@ from course_utils import budget, data_dir, describe, get_device, is_smoke
 from course_utils.errors import CourseError
 
 
-@pytest.mark.parametrize("raw, smoke", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False), ("off", False)])
+@pytest.mark.parametrize(
+    "raw, smoke", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False), ("off", False)]
+)
 def test_smoke_mode_reads_the_environment_at_call_time(monkeypatch, raw, smoke):
     monkeypatch.setenv("COURSE_SMOKE", raw)
     assert is_smoke() is smoke

@@ -161,7 +161,9 @@ def test_killed_process_leaves_no_final_folder(archive, data):
         "np.save = save\n"
         "cifar10(train=True)\n"
     )
-    run = subprocess.run([sys.executable, "-c", script], env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", script], env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 3, run.stderr
     cache = cifar_sources.archive_cache_dir(path)
     assert not (cache / "train").exists()
@@ -302,12 +304,18 @@ def test_cifar2_is_airplanes_and_birds(batches):
 
 def test_channel_stats_match_a_direct_computation(batches):
     ds = cifar10(train=True)
-    x = torch.stack([transforms.ToTensor()(Image.fromarray(img)) for img in batches["train_x"]]).double()  # (N, 3, 32, 32)
+    x = torch.stack(
+        [transforms.ToTensor()(Image.fromarray(img)) for img in batches["train_x"]]
+    ).double()  # (N, 3, 32, 32)
     want_mean = x.mean(dim=(0, 2, 3))
     want_std = x.permute(1, 0, 2, 3).reshape(3, -1).std(dim=1, unbiased=False)
     loader = torch.utils.data.DataLoader(cifar10(train=True, transform=transforms.ToTensor()), batch_size=7)
-    for got in (channel_stats(ds), channel_stats(loader), channel_stats(cifar10(transform=transforms.ToTensor())),
-                channel_stats(torch.utils.data.TensorDataset(x.float(), torch.zeros(len(x))))):
+    for got in (
+        channel_stats(ds),
+        channel_stats(loader),
+        channel_stats(cifar10(transform=transforms.ToTensor())),
+        channel_stats(torch.utils.data.TensorDataset(x.float(), torch.zeros(len(x)))),
+    ):
         mean, std = got
         assert len(mean) == len(std) == 3
         torch.testing.assert_close(torch.tensor(mean, dtype=torch.float64), want_mean, atol=1e-6, rtol=0)
@@ -350,7 +358,9 @@ def test_augmented_cifar2_loaders(batches):
 REAL = os.environ.get(cifar_sources.ARCHIVE_ENV)
 
 
-@pytest.mark.skipif(not REAL or not Path(REAL).is_file(), reason="COURSE_CIFAR10_ARCHIVE does not name the real archive")
+@pytest.mark.skipif(
+    not REAL or not Path(REAL).is_file(), reason="COURSE_CIFAR10_ARCHIVE does not name the real archive"
+)
 def test_real_archive_reads_a_few_images_per_class():
     path = Path(REAL)
     assert cifar_sources.archive_problem(path) is None

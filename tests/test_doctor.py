@@ -50,7 +50,9 @@ def test_doctor_without_cifar_still_runs_and_names_the_fixes(offline, capsys):
 
 def test_doctor_exits_1_with_a_sentence_when_torchvision_is_missing(offline, monkeypatch, capsys):
     real = doctor._imports
-    monkeypatch.setattr(doctor, "_imports", lambda name: "ModuleNotFoundError: gone" if name == "torchvision" else real(name))
+    monkeypatch.setattr(
+        doctor, "_imports", lambda name: "ModuleNotFoundError: gone" if name == "torchvision" else real(name)
+    )
     assert doctor.main() == 1
     out = capsys.readouterr().out
     assert "The course cannot run here: torchvision does not import (ModuleNotFoundError: gone); run `make env`" in out
@@ -72,8 +74,9 @@ def test_python_m_course_utils_doctor(tmp_path):
     make_batches_dir(data)
     env = {k: v for k, v in os.environ.items() if k != cifar_sources.ARCHIVE_ENV}
     env.update(COURSE_DATA_DIR=str(data), COURSE_SMOKE="0")
-    run = subprocess.run([sys.executable, "-m", "course_utils", "doctor"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "course_utils", "doctor"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"CIFAR-10 source: torchvision copy in {data / 'cifar-10-batches-py'}" in run.stdout
     assert "smoke mode    off" in run.stdout
@@ -81,8 +84,10 @@ def test_python_m_course_utils_doctor(tmp_path):
     assert usage.returncode == 2 and "doctor" in usage.stderr
 
 
-@pytest.mark.skipif(shutil.which("course-doctor", path=str(Path(sys.executable).parent)) is None,
-                    reason="the course-doctor console script is not installed in this environment")
+@pytest.mark.skipif(
+    shutil.which("course-doctor", path=str(Path(sys.executable).parent)) is None,
+    reason="the course-doctor console script is not installed in this environment",
+)
 def test_console_script(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != cifar_sources.ARCHIVE_ENV}
     env["COURSE_DATA_DIR"] = str(tmp_path)

@@ -80,19 +80,22 @@ def conv_through_helper(x, w):
     return _conv_helper(x, w)
 
 
-@pytest.mark.parametrize("answer, shown", [
-    (conv_functional, "calls `F.conv2d`"),
-    (conv_torch, "calls `torch.conv2d`"),
-    (conv_convolution, "calls `torch.convolution`"),
-    (conv_aten, "calls `torch.ops.aten.convolution`"),
-    (conv_layer, "calls `nn.Conv2d`"),
-    (conv_imported, "imports `conv2d` from `torch.nn.functional`"),
-    (conv_getattr, "uses `getattr`"),
-    (conv_dunder_import, "calls `__import__('torch').nn.functional.conv2d`"),
-    (conv_eval, "uses `eval`"),
-    (conv_dict, "uses `F.__dict__`"),
-    (conv_through_helper, "calls `F.conv2d`"),  # a helper of the notebook's own is read too
-])
+@pytest.mark.parametrize(
+    "answer, shown",
+    [
+        (conv_functional, "calls `F.conv2d`"),
+        (conv_torch, "calls `torch.conv2d`"),
+        (conv_convolution, "calls `torch.convolution`"),
+        (conv_aten, "calls `torch.ops.aten.convolution`"),
+        (conv_layer, "calls `nn.Conv2d`"),
+        (conv_imported, "imports `conv2d` from `torch.nn.functional`"),
+        (conv_getattr, "uses `getattr`"),
+        (conv_dunder_import, "calls `__import__('torch').nn.functional.conv2d`"),
+        (conv_eval, "uses `eval`"),
+        (conv_dict, "uses `F.__dict__`"),
+        (conv_through_helper, "calls `F.conv2d`"),  # a helper of the notebook's own is read too
+    ],
+)
 def test_every_pytorch_route_to_a_convolution_is_refused(answer, shown: str) -> None:
     with pytest.raises(CheckFailed) as info:
         check_function(answer, F.conv2d, CONV_CASES, name="conv2d_unfold", forbid=NO_CONV)
@@ -121,7 +124,7 @@ def conv_loops(x, w):
     out = torch.zeros(n, c_out, h - kh + 1, wd - kw + 1, dtype=x.dtype)
     for i in range(h - kh + 1):
         for j in range(wd - kw + 1):
-            out[:, :, i, j] = (x[:, None, :, i:i + kh, j:j + kw] * w[None]).sum(dim=(2, 3, 4))
+            out[:, :, i, j] = (x[:, None, :, i : i + kh, j : j + kw] * w[None]).sum(dim=(2, 3, 4))
     return out
 
 
@@ -139,11 +142,17 @@ def _unreadable(source: str, name: str):
     return space[name]
 
 
-@pytest.mark.parametrize("source, op, route", [
-    ("def f(x, w):\n    return F.conv2d(x, w)\n", "convolution", "F.conv2d and nn.Conv2d"),
-    ("def f(x, w):\n    return torch.ops.aten.convolution(x, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)\n",
-     "convolution", "F.conv2d and nn.Conv2d"),
-])
+@pytest.mark.parametrize(
+    "source, op, route",
+    [
+        ("def f(x, w):\n    return F.conv2d(x, w)\n", "convolution", "F.conv2d and nn.Conv2d"),
+        (
+            "def f(x, w):\n    return torch.ops.aten.convolution(x, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)\n",
+            "convolution",
+            "F.conv2d and nn.Conv2d",
+        ),
+    ],
+)
 def test_the_run_rule_catches_what_the_source_rule_cannot_read(source: str, op: str, route: str) -> None:
     answer = _unreadable(source, "f")
     with pytest.raises(CheckFailed) as info:
@@ -153,8 +162,9 @@ def test_the_run_rule_catches_what_the_source_rule_cannot_read(source: str, op: 
 
 def test_the_run_rule_catches_a_partial_of_pytorchs_function() -> None:
     with pytest.raises(CheckFailed, match="runs the ATen operation `convolution`"):
-        check_function(functools.partial(F.conv2d, stride=1), F.conv2d, CONV_CASES, name="conv2d_unfold",
-                       forbid=NO_CONV)
+        check_function(
+            functools.partial(F.conv2d, stride=1), F.conv2d, CONV_CASES, name="conv2d_unfold", forbid=NO_CONV
+        )
 
 
 def test_recording_ops_names_aten_operations() -> None:
@@ -194,27 +204,45 @@ def pool_adaptive(x):
     return F.adaptive_avg_pool2d(x, (x.shape[2] // 2, x.shape[3] // 2))
 
 
-@pytest.mark.parametrize("answer, shown", [
-    (pool_max, "calls `F.max_pool2d`"), (pool_max_long, "calls `torch.nn.functional.max_pool2d`"),
-    (pool_avg, "calls `F.avg_pool2d`"), (pool_module, "calls `nn.MaxPool2d`"),
-    (pool_torch, "calls `torch.max_pool2d`"), (pool_adaptive, "calls `F.adaptive_avg_pool2d`"),
-])
+@pytest.mark.parametrize(
+    "answer, shown",
+    [
+        (pool_max, "calls `F.max_pool2d`"),
+        (pool_max_long, "calls `torch.nn.functional.max_pool2d`"),
+        (pool_avg, "calls `F.avg_pool2d`"),
+        (pool_module, "calls `nn.MaxPool2d`"),
+        (pool_torch, "calls `torch.max_pool2d`"),
+        (pool_adaptive, "calls `F.adaptive_avg_pool2d`"),
+    ],
+)
 def test_every_pytorch_pooling_route_is_refused(answer, shown: str) -> None:
     with pytest.raises(CheckFailed) as info:
         check_function(answer, lambda x: F.max_pool2d(x, 2), [(X,)], name="max_pool2d", forbid=NO_POOLING)
-    assert str(info.value) == (f"`max_pool2d` {shown}, which this exercise forbids: the point of this exercise is "
-                               "to compute the pooling yourself.")
+    assert str(info.value) == (
+        f"`max_pool2d` {shown}, which this exercise forbids: the point of this exercise is "
+        "to compute the pooling yourself."
+    )
 
 
-@pytest.mark.parametrize("source, op", [
-    ("def f(x):\n    return F.max_pool2d(x, 2)\n", "max_pool2d_with_indices"),
-    ("def f(x):\n    return F.avg_pool2d(x, 2)\n", "avg_pool2d"),
-    ("def f(x):\n    return nn.AvgPool2d(2)(x)\n", "avg_pool2d"),
-])
+@pytest.mark.parametrize(
+    "source, op",
+    [
+        ("def f(x):\n    return F.max_pool2d(x, 2)\n", "max_pool2d_with_indices"),
+        ("def f(x):\n    return F.avg_pool2d(x, 2)\n", "avg_pool2d"),
+        ("def f(x):\n    return nn.AvgPool2d(2)(x)\n", "avg_pool2d"),
+    ],
+)
 def test_pooling_run_rule(source: str, op: str) -> None:
     with pytest.raises(CheckFailed, match=f"runs the ATen operation `{op}`"):
-        check_function(_unreadable(source, "f"), lambda x: F.max_pool2d(x, 2), [(X[:, :, :6, :6],)],
-                       name="pool", forbid=NO_POOLING, dtype=False, atol=1e9)
+        check_function(
+            _unreadable(source, "f"),
+            lambda x: F.max_pool2d(x, 2),
+            [(X[:, :, :6, :6],)],
+            name="pool",
+            forbid=NO_POOLING,
+            dtype=False,
+            atol=1e9,
+        )
 
 
 def max_pool2d(x, kernel_size=2):
@@ -246,32 +274,41 @@ def count_by_shapes(c_in, c_out, k, bias=True):
 def test_building_the_layer_is_refused_where_the_statement_says_so(capsys) -> None:
     with pytest.raises(CheckFailed, match=r"^`conv_param_count` calls `nn.Conv2d`, which this exercise forbids: "):
         check_function(count_by_building, count_by_shapes, [(3, 8, 3)], name="conv_param_count", forbid=NO_CONV_LAYER)
-    check_function(count_by_shapes, count_by_building, [(3, 8, 3), (2, 4, (3, 1), False)], name="conv_param_count",
-                   forbid=NO_CONV_LAYER, returns=int)
+    check_function(
+        count_by_shapes,
+        count_by_building,
+        [(3, 8, 3), (2, 4, (3, 1), False)],
+        name="conv_param_count",
+        forbid=NO_CONV_LAYER,
+        returns=int,
+    )
     assert "✓ conv_param_count" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------ the source rule in detail
-@pytest.mark.parametrize("source, found", [
-    ("def f(model, x):\n    model.eval()\n    return model(x)\n", None),            # a method, not the built-in
-    ("def f(x):\n    return torch.compile(g)(x)\n", None),
-    ("def f(x):\n    return ops['conv2d'](x)\n", "uses the string `'conv2d'`"),
-    ("import sys\ndef f(x):\n    return sys.modules['torch'].conv2d\n", "uses `sys.modules['torch'].conv2d`"),
-    ("import importlib\n", "imports `importlib`"),
-    ("def f(x):\n    return torch._C._nn.avg_pool2d(x, 2)\n", "uses `torch._C`"),
-    ("from torch.nn.functional import *\n", "uses `from torch.nn.functional import *`"),
-    ("def f(x):\n    return vars(F)['conv' + '2d'](x)\n", "uses `vars` (it can hide a forbidden call), which"),
-    ("def f(x):\n    return sys.modules['torch'].nn\n", "uses `sys.modules` (it can hide a forbidden call), which"),
-    ("def conv2d(x, w):\n    return x\ndef f(x, w):\n    return conv2d(x, w)\n", None),  # its own conv2d
-    ("def f(x):\n    return conv2d(x)\n", "calls `conv2d`"),                            # someone else's
-    ("def f(\n", None),                                                                # cannot be read: no finding
-    ("def f(x, w):\n    %time y = F.conv2d(x, w)\n    return y\n", "calls `F.conv2d`"),  # IPython syntax is read
-    ("%%time\ny = F.conv2d(x, w)\n", "calls `F.conv2d`"),
-    ("get_ipython().run_line_magic('time', 'y = F.conv2d(x, w)')\n", "calls `F.conv2d`"),  # as verification sees it
-    ("%%time\ny = x * 2\n", None),
-    ("def conv2d(x):\n    return x\n%time y = conv2d(x)\n", None),  # its own conv2d, timed
-    ("get_ipython().run_cell('y = F.conv' + '2d(x, w)')\n", "uses `get_ipython` (it can hide a forbidden call)"),
-])
+@pytest.mark.parametrize(
+    "source, found",
+    [
+        ("def f(model, x):\n    model.eval()\n    return model(x)\n", None),  # a method, not the built-in
+        ("def f(x):\n    return torch.compile(g)(x)\n", None),
+        ("def f(x):\n    return ops['conv2d'](x)\n", "uses the string `'conv2d'`"),
+        ("import sys\ndef f(x):\n    return sys.modules['torch'].conv2d\n", "uses `sys.modules['torch'].conv2d`"),
+        ("import importlib\n", "imports `importlib`"),
+        ("def f(x):\n    return torch._C._nn.avg_pool2d(x, 2)\n", "uses `torch._C`"),
+        ("from torch.nn.functional import *\n", "uses `from torch.nn.functional import *`"),
+        ("def f(x):\n    return vars(F)['conv' + '2d'](x)\n", "uses `vars` (it can hide a forbidden call), which"),
+        ("def f(x):\n    return sys.modules['torch'].nn\n", "uses `sys.modules` (it can hide a forbidden call), which"),
+        ("def conv2d(x, w):\n    return x\ndef f(x, w):\n    return conv2d(x, w)\n", None),  # its own conv2d
+        ("def f(x):\n    return conv2d(x)\n", "calls `conv2d`"),  # someone else's
+        ("def f(\n", None),  # cannot be read: no finding
+        ("def f(x, w):\n    %time y = F.conv2d(x, w)\n    return y\n", "calls `F.conv2d`"),  # IPython syntax is read
+        ("%%time\ny = F.conv2d(x, w)\n", "calls `F.conv2d`"),
+        ("get_ipython().run_line_magic('time', 'y = F.conv2d(x, w)')\n", "calls `F.conv2d`"),  # as verification sees it
+        ("%%time\ny = x * 2\n", None),
+        ("def conv2d(x):\n    return x\n%time y = conv2d(x)\n", None),  # its own conv2d, timed
+        ("get_ipython().run_cell('y = F.conv' + '2d(x, w)')\n", "uses `get_ipython` (it can hide a forbidden call)"),
+    ],
+)
 def test_source_rule(source: str, found: str | None) -> None:
     problem = NO_CONV.source_problem("f", source)
     if found is None:
@@ -287,7 +324,8 @@ def test_rules_combine_and_indirections_can_be_allowed() -> None:
     lenient = Forbid(calls=("conv2d",), indirections=False, reason="compute it yourself")
     assert lenient.source_problem("f", "getattr(m, 'weight')") is None
     assert lenient.source_problem("f", "F.conv2d(x, w)") == (
-        "`f` calls `F.conv2d`, which this exercise forbids: compute it yourself.")
+        "`f` calls `F.conv2d`, which this exercise forbids: compute it yourself."
+    )
 
 
 def test_hidden_tests_say_the_same_sentence() -> None:
@@ -320,21 +358,30 @@ def test_a_class_typed_in_a_notebook_is_read_through_its_methods() -> None:
     """In a notebook, inspect.getsource(cls) finds no file; the methods' cells are read instead."""
     import linecache
 
-    source = ("class Pool(nn.Module):\n    def forward(self, x):\n        return helper(x)\n"
-              "def helper(x):\n    return F.avg_pool2d(x, 2)\n")
+    source = (
+        "class Pool(nn.Module):\n    def forward(self, x):\n        return helper(x)\n"
+        "def helper(x):\n    return F.avg_pool2d(x, 2)\n"
+    )
     filename = "<notebook cell 7>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     space = {"__name__": "__main__", "nn": nn, "F": F}
     exec(compile(source, filename, "exec"), space)  # noqa: S102
     space["helper"].__globals__["helper"] = space["helper"]
     with pytest.raises(CheckFailed, match=r"^`Pool` calls `F.avg_pool2d`"):
-        check_function(space["Pool"](), lambda x: F.avg_pool2d(x, 2), [(X,)], name="Pool",
-                       forbid=Forbid(calls=("avg_pool2d",), reason="pool yourself"))
+        check_function(
+            space["Pool"](),
+            lambda x: F.avg_pool2d(x, 2),
+            [(X,)],
+            name="Pool",
+            forbid=Forbid(calls=("avg_pool2d",), reason="pool yourself"),
+        )
 
 
 def test_several_cells_are_read_one_by_one() -> None:
     """A cell that cannot be parsed does not hide a forbidden call in another; a def in one cell is the learner's own."""
-    cells = ["def count(c_in, c_out, k):\n    return sum(p.numel() for p in nn.Conv2d(c_in, c_out, k).parameters())\n",
-             "this is not python ("]
+    cells = [
+        "def count(c_in, c_out, k):\n    return sum(p.numel() for p in nn.Conv2d(c_in, c_out, k).parameters())\n",
+        "this is not python (",
+    ]
     assert NO_CONV_LAYER.source_problem("count", cells).startswith("`count` calls `nn.Conv2d`")
     assert NO_CONV.source_problem("f", ["def conv2d(x, w):\n    return x\n", "y = conv2d(x, w)\n"]) is None

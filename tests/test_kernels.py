@@ -36,8 +36,8 @@ def test_derivative_kernels_ignore_flat_regions(name):
 
 
 def test_sobel_directions():
-    ramp_right = torch.arange(6.0).repeat(6, 1)      # brighter to the right
-    ramp_down = ramp_right.T.contiguous()            # brighter downwards
+    ramp_right = torch.arange(6.0).repeat(6, 1)  # brighter to the right
+    ramp_down = ramp_right.T.contiguous()  # brighter downwards
     assert (_apply(get_kernel("sobel_x"), ramp_right) > 0).all()
     assert torch.allclose(_apply(get_kernel("sobel_x"), ramp_down), torch.zeros(4, 4))
     assert (_apply(get_kernel("sobel_y"), ramp_down) > 0).all()

@@ -15,7 +15,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 def _setup(seed=0):
     torch.manual_seed(seed)
     model = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 3),
     )
     xs, ys = torch.randn(32, 3, 8, 8), torch.randint(0, 3, (32,))
     loader = [(xs[i : i + 8], ys[i : i + 8]) for i in range(0, 32, 8)]
@@ -44,10 +49,13 @@ def _snapshot(model, opt):
     return copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
 
 
-@pytest.mark.parametrize("make_opt", [
-    lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-4),
-    lambda p: torch.optim.AdamW(p, lr=3e-3),
-])
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-4),
+        lambda p: torch.optim.AdamW(p, lr=3e-3),
+    ],
+)
 def test_model_and_optimizer_are_restored_bit_for_bit(make_opt):
     model, loader = _setup()
     opt = make_opt(model.parameters())
@@ -82,8 +90,9 @@ def test_restore_fails_to_hold_without_restoring():
 def test_exponential_sweep_smoothing_and_loader_restart():
     model, loader = _setup()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    result = lr_find(model, loader, opt, nn.CrossEntropyLoss(), start_lr=1e-5, end_lr=1e-1, num_iter=9,
-                     smooth=0.7, diverge_th=1e9)
+    result = lr_find(
+        model, loader, opt, nn.CrossEntropyLoss(), start_lr=1e-5, end_lr=1e-1, num_iter=9, smooth=0.7, diverge_th=1e9
+    )
     expected = [1e-5 * 10 ** (i / 2) for i in range(9)]  # 4 decades over 8 steps; the loader (4 batches) restarts
     assert result.lrs == pytest.approx(expected, rel=1e-9)
     avg = 0.0
@@ -134,7 +143,29 @@ def test_suggestions_on_a_known_curve():
 
 def test_valley_ignores_noise_before_the_long_descent():
     lrs = [10 ** (-5 + i * 0.25) for i in range(21)]
-    losses = [3.0, 3.2, 2.9, 3.3, 3.4, 3.35, 3.3, 3.2, 3.0, 2.7, 2.3, 1.9, 1.6, 1.4, 1.3, 1.25, 2.0, 5.0, 9.0, 20.0, 50.0]
+    losses = [
+        3.0,
+        3.2,
+        2.9,
+        3.3,
+        3.4,
+        3.35,
+        3.3,
+        3.2,
+        3.0,
+        2.7,
+        2.3,
+        1.9,
+        1.6,
+        1.4,
+        1.3,
+        1.25,
+        2.0,
+        5.0,
+        9.0,
+        20.0,
+        50.0,
+    ]
     result = LRFinderResult(lrs, losses)
     # longest decreasing subsequence ends at index 15 and has length 12 (3.4 .. 1.25 from index 4), start = 3
     assert result.suggest("valley") == pytest.approx(lrs[3 + 4 + 2])

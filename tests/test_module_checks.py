@@ -67,7 +67,10 @@ def test_check_layers_names_the_first_layer_that_differs():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Sequential(nn.Flatten(), nn.Linear(36, 2)))
     checks.check_layers(model, [nn.Conv2d, nn.ReLU, nn.Flatten, nn.Linear])
     checks.check_layers(model, [nn.Module, nn.Module, nn.Module, nn.Module])  # base classes match
-    with pytest.raises(CheckFailed, match=r"layer 2 of model \('1'\) is a ReLU, expected a MaxPool2d \(its layers: Conv2d, ReLU, Flatten, Linear\)"):
+    with pytest.raises(
+        CheckFailed,
+        match=r"layer 2 of model \('1'\) is a ReLU, expected a MaxPool2d \(its layers: Conv2d, ReLU, Flatten, Linear\)",
+    ):
         checks.check_layers(model, [nn.Conv2d, nn.MaxPool2d, nn.Flatten, nn.Linear])
     with pytest.raises(CheckFailed, match="has 4 layers, expected 5: missing at the end: Softmax"):
         checks.check_layers(model, [nn.Conv2d, nn.ReLU, nn.Flatten, nn.Linear, nn.Softmax])
@@ -99,11 +102,17 @@ def test_no_check_returns_a_value():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
     t = torch.zeros(2, 3)
     calls = [
-        lambda: checks.check_tensor(t), lambda: checks.check_shape(t, (2, 3)), lambda: checks.check_dtype(t, torch.float32),
-        lambda: checks.check_close(t, t), lambda: checks.check_equal((1, 2.0), (1, 2.0)),
+        lambda: checks.check_tensor(t),
+        lambda: checks.check_shape(t, (2, 3)),
+        lambda: checks.check_dtype(t, torch.float32),
+        lambda: checks.check_close(t, t),
+        lambda: checks.check_equal((1, 2.0), (1, 2.0)),
         lambda: checks.check_function(torch.neg, torch.neg, [(t,)], hidden=True),
-        lambda: checks.check_module(model, nn.Sequential), lambda: checks.check_layers(model, [nn.Conv2d, nn.Flatten, nn.Linear]),
-        lambda: checks.check_contains(model, nn.Linear, 1), lambda: checks.check_param_count(model, checks.count_parameters(model)),
-        lambda: checks.check_requires_grad(model, True), lambda: checks.check_output_shape(model, (2, 3, 8, 8), (2, 10)),
+        lambda: checks.check_module(model, nn.Sequential),
+        lambda: checks.check_layers(model, [nn.Conv2d, nn.Flatten, nn.Linear]),
+        lambda: checks.check_contains(model, nn.Linear, 1),
+        lambda: checks.check_param_count(model, checks.count_parameters(model)),
+        lambda: checks.check_requires_grad(model, True),
+        lambda: checks.check_output_shape(model, (2, 3, 8, 8), (2, 10)),
     ]
     assert [call() for call in calls] == [None] * len(calls)

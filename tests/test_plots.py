@@ -57,8 +57,9 @@ def test_image_grid_draws_the_denormalised_images_with_titles():
     torch.manual_seed(0)
     x = torch.rand(5, 3, 8, 8)
     normalized = transforms.Normalize(MEAN, STD)(x)
-    fig = plot_images(normalized, torch.tensor([0, 1, 2, 1, 0]), mean=MEAN, std=STD,
-                      class_names=["cat", "dog", "ship"], ncols=3)
+    fig = plot_images(
+        normalized, torch.tensor([0, 1, 2, 1, 0]), mean=MEAN, std=STD, class_names=["cat", "dog", "ship"], ncols=3
+    )
     visible = [ax for ax in fig.axes if ax.images]
     assert len(visible) == 5 and len(fig.axes) == 6  # a 2 x 3 grid, the last tile empty
     for i, ax in enumerate(visible):
@@ -240,7 +241,11 @@ def test_plots_never_call_show(monkeypatch):
         raise AssertionError("plt.show() was called")
 
     monkeypatch.setattr(plt, "show", forbidden)
-    for obj in (plot_images(torch.rand(1, 3, 4, 4)), plot_kernels(torch.rand(1, 1, 3, 3)),
-                plot_feature_maps(torch.rand(2, 4, 4)), plot_training_curves({"loss": [1.0]}),
-                plot_confusion_matrix([0, 1], [1, 1])):
+    for obj in (
+        plot_images(torch.rand(1, 3, 4, 4)),
+        plot_kernels(torch.rand(1, 1, 3, 3)),
+        plot_feature_maps(torch.rand(2, 4, 4)),
+        plot_training_curves({"loss": [1.0]}),
+        plot_confusion_matrix([0, 1], [1, 1]),
+    ):
         _close(obj)

@@ -71,7 +71,9 @@ def _random_spec(rng):
             spec.append(("conv", k, rng.choice([1, 1, 2, 3]), rng.randint(0, 2), rng.choice([1, 1, 2, 3])))
         elif kind in ("max", "avg"):
             k = rng.randint(2, 3)
-            spec.append((kind, k, rng.randint(1, 2), rng.randint(0, k // 2), rng.choice([1, 2]) if kind == "max" else 1))
+            spec.append(
+                (kind, k, rng.randint(1, 2), rng.randint(0, k // 2), rng.choice([1, 2]) if kind == "max" else 1)
+            )
         else:
             spec.append(("res", rng.choice([1, 3, 5]), rng.randint(1, 2), rng.randint(1, 2)))
     return spec
@@ -240,8 +242,13 @@ def test_residual_merge_takes_the_largest_field():
 
 def test_effective_receptive_field():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1, dilation=2),
-                        nn.ReLU(), nn.Conv2d(4, 2, 3, padding=1))
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1, dilation=2),
+        nn.ReLU(),
+        nn.Conv2d(4, 2, 3, padding=1),
+    )
     before = {k: v.clone() for k, v in net.state_dict().items()}
     erf = effective_receptive_field(net, (1, 21, 21), n_inputs=3, reinit=True)
     assert erf.shape == (21, 21) and (erf >= 0).all() and erf[10, 10] > 0

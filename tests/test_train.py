@@ -93,7 +93,9 @@ def test_resume_after_a_killed_run_gives_bitwise_equal_weights(tmp_path):
     _assert_equal_weights(a["model"], b["model"])
     assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"] == 0.025
     for key in a["optimizer"]["state"]:
-        assert torch.equal(a["optimizer"]["state"][key]["momentum_buffer"], b["optimizer"]["state"][key]["momentum_buffer"])
+        assert torch.equal(
+            a["optimizer"]["state"][key]["momentum_buffer"], b["optimizer"]["state"][key]["momentum_buffer"]
+        )
     assert b["history"]["resumed_from"] == 2 and a["history"]["resumed_from"] is None
     strip = lambda rows: [{k: v for k, v in row.items() if k != "time"} for row in rows]  # noqa: E731
     assert strip(a["history"]["rows"]) == strip(b["history"]["rows"])
@@ -122,7 +124,9 @@ def test_accumulation_equals_one_larger_batch(n):
     big = DataLoader(data, batch_size=12)
     model = _model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
-    history = fit(model, small, epochs=2, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), accumulate=3, progress=False)
+    history = fit(
+        model, small, epochs=2, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), accumulate=3, progress=False
+    )
 
     reference = _model()
     ref_opt = torch.optim.SGD(reference.parameters(), lr=0.2, momentum=0.9)
@@ -130,8 +134,14 @@ def test_accumulation_equals_one_larger_batch(n):
     for key, value in _weights(reference).items():
         torch.testing.assert_close(model.state_dict()[key], value, rtol=1e-5, atol=1e-6)
     plain = _model()  # without accumulation the same small batches give different weights: the test can fail
-    fit(plain, small, epochs=2, optimizer=torch.optim.SGD(plain.parameters(), lr=0.2, momentum=0.9),
-        loss_fn=nn.CrossEntropyLoss(), progress=False)
+    fit(
+        plain,
+        small,
+        epochs=2,
+        optimizer=torch.optim.SGD(plain.parameters(), lr=0.2, momentum=0.9),
+        loss_fn=nn.CrossEntropyLoss(),
+        progress=False,
+    )
     assert not torch.allclose(plain[0].weight, model[0].weight, atol=1e-4)
     # the recorded loss is the per-sample mean, as the big-batch loop measures it
     assert history["train_loss"] == pytest.approx(losses, rel=1e-5)
@@ -144,14 +154,28 @@ def test_amp_bf16_on_cpu_trains_and_autocasts():
     model = _model()
     dtypes = set()
     model[0].register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
-    history = fit(model, loader, epochs=6, optimizer=torch.optim.Adam(model.parameters(), lr=0.02),
-                  loss_fn=nn.CrossEntropyLoss(), amp=True, progress=False)
+    history = fit(
+        model,
+        loader,
+        epochs=6,
+        optimizer=torch.optim.Adam(model.parameters(), lr=0.02),
+        loss_fn=nn.CrossEntropyLoss(),
+        amp=True,
+        progress=False,
+    )
     assert history.precision == "bf16" and dtypes == {torch.bfloat16}
     assert history["train_loss"][-1] < 0.7 * history["train_loss"][0]
     assert model[0].weight.dtype == torch.float32  # the weights stay float32
     dtypes.clear()
-    fit(model, loader, epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
-        loss_fn=nn.CrossEntropyLoss(), amp=None, progress=False)
+    fit(
+        model,
+        loader,
+        epochs=1,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+        loss_fn=nn.CrossEntropyLoss(),
+        amp=None,
+        progress=False,
+    )
     assert dtypes == {torch.float32}  # amp=None: off on a CPU
 
 
@@ -168,8 +192,15 @@ def test_amp_bf16_on_cpu_trains_and_autocasts():
 def test_grad_clip_matches_torch(spec, clip):
     loader = DataLoader(_data(), batch_size=8)
     model, reference = _model(), _model()
-    fit(model, loader, epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.5), loss_fn=nn.CrossEntropyLoss(),
-        grad_clip=spec, progress=False)
+    fit(
+        model,
+        loader,
+        epochs=1,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+        loss_fn=nn.CrossEntropyLoss(),
+        grad_clip=spec,
+        progress=False,
+    )
     _reference_steps(reference, torch.optim.SGD(reference.parameters(), lr=0.5), loader, nn.CrossEntropyLoss(), clip)
     _assert_equal_weights(_weights(model), _weights(reference))
     unclipped = _model()
@@ -181,8 +212,15 @@ def test_grad_clip_matches_torch(spec, clip):
 def test_bad_grad_clip_is_explained(bad):
     model = _model()
     with pytest.raises(CourseError, match="grad_clip|clipping limit"):
-        fit(model, DataLoader(_data(), batch_size=8), epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            loss_fn=nn.CrossEntropyLoss(), grad_clip=bad, progress=False)
+        fit(
+            model,
+            DataLoader(_data(), batch_size=8),
+            epochs=1,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            loss_fn=nn.CrossEntropyLoss(),
+            grad_clip=bad,
+            progress=False,
+        )
 
 
 # -- schedulers ----------------------------------------------------------------------------------------------------
@@ -194,9 +232,18 @@ def test_onecycle_steps_once_per_optimizer_step(accumulate):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.5, total_steps=steps)
     seen = []
-    history = fit(model, loader, epochs=3, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), scheduler=scheduler,
-                  scheduler_step="batch", accumulate=accumulate, progress=False,
-                  callbacks=[type("Spy", (), {"on_batch_end": lambda self, s: seen.append(s.step)})()])
+    history = fit(
+        model,
+        loader,
+        epochs=3,
+        optimizer=optimizer,
+        loss_fn=nn.CrossEntropyLoss(),
+        scheduler=scheduler,
+        scheduler_step="batch",
+        accumulate=accumulate,
+        progress=False,
+        callbacks=[type("Spy", (), {"on_batch_end": lambda self, s: seen.append(s.step)})()],
+    )
     assert scheduler.last_epoch == steps  # one more step would make OneCycleLR raise
     assert seen[-1] == steps
     assert history["lr"][0] == pytest.approx(0.5 / 25)  # OneCycleLR starts at max_lr / div_factor
@@ -206,8 +253,15 @@ def test_epoch_schedulers_and_plateau_gets_the_validation_loss():
     loader = DataLoader(_data(), batch_size=8)
     model = _model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    history = fit(model, loader, epochs=3, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
-                  scheduler=torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5), progress=False)
+    history = fit(
+        model,
+        loader,
+        epochs=3,
+        optimizer=optimizer,
+        loss_fn=nn.CrossEntropyLoss(),
+        scheduler=torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5),
+        progress=False,
+    )
     assert history["lr"] == pytest.approx([0.1, 0.05, 0.025])
 
     class Plateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -218,12 +272,28 @@ def test_epoch_schedulers_and_plateau_gets_the_validation_loss():
             super().step(metrics, *args, **kwargs)
 
     scheduler = Plateau(optimizer)
-    history = fit(model, loader, loader, epochs=2, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
-                  scheduler=scheduler, progress=False)
+    history = fit(
+        model,
+        loader,
+        loader,
+        epochs=2,
+        optimizer=optimizer,
+        loss_fn=nn.CrossEntropyLoss(),
+        scheduler=scheduler,
+        progress=False,
+    )
     assert Plateau.seen == history["val_loss"]
     with pytest.raises(CourseError, match="scheduler_step='epoch'"):
-        fit(model, loader, epochs=1, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), scheduler=scheduler,
-            scheduler_step="batch", progress=False)
+        fit(
+            model,
+            loader,
+            epochs=1,
+            optimizer=optimizer,
+            loss_fn=nn.CrossEntropyLoss(),
+            scheduler=scheduler,
+            scheduler_step="batch",
+            progress=False,
+        )
 
 
 # -- early stopping ------------------------------------------------------------------------------------------------
@@ -234,18 +304,35 @@ def test_early_stopping_restores_the_best_weights():
     val = DataLoader(TensorDataset(x, (y + 1) % 3), batch_size=32)  # wrong labels: validation gets worse
     model = _model()
     snapshots = {}
-    history = fit(model, train, val, epochs=20, optimizer=torch.optim.SGD(model.parameters(), lr=0.2),
-                  loss_fn=nn.CrossEntropyLoss(), early_stopping=EarlyStopping(patience=2), progress=False,
-                  callbacks=[lambda state: snapshots.__setitem__(state.epoch, _weights(state.model))])
+    history = fit(
+        model,
+        train,
+        val,
+        epochs=20,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.2),
+        loss_fn=nn.CrossEntropyLoss(),
+        early_stopping=EarlyStopping(patience=2),
+        progress=False,
+        callbacks=[lambda state: snapshots.__setitem__(state.epoch, _weights(state.model))],
+    )
     best = min(range(len(history)), key=lambda i: history["val_loss"][i]) + 1
     assert history.best_epoch == best and history.stopped_early
     assert len(history) == best + 2  # two epochs of patience, then stop
     _assert_equal_weights(_weights(model), snapshots[best])
-    assert not torch.equal(snapshots[len(history)][next(iter(snapshots[best]))], snapshots[best][next(iter(snapshots[best]))])
+    assert not torch.equal(
+        snapshots[len(history)][next(iter(snapshots[best]))], snapshots[best][next(iter(snapshots[best]))]
+    )
     assert evaluate(model, val, nn.CrossEntropyLoss())["loss"] == pytest.approx(history["val_loss"][best - 1], rel=1e-6)
     with pytest.raises(CourseError, match="no val_loader"):
-        fit(model, train, epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            loss_fn=nn.CrossEntropyLoss(), early_stopping=3, progress=False)
+        fit(
+            model,
+            train,
+            epochs=1,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            loss_fn=nn.CrossEntropyLoss(),
+            early_stopping=3,
+            progress=False,
+        )
 
 
 # -- non-finite loss and learner errors ----------------------------------------------------------------------------
@@ -256,8 +343,14 @@ def test_nan_loss_names_epoch_batch_lr_and_what_to_try():
     model = _model()
     before = _weights(model)
     with pytest.raises(CourseError) as info:
-        fit(model, DataLoader(TensorDataset(x, y), batch_size=8), epochs=2, loss_fn=nn.CrossEntropyLoss(),
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.3), progress=False)
+        fit(
+            model,
+            DataLoader(TensorDataset(x, y), batch_size=8),
+            epochs=2,
+            loss_fn=nn.CrossEntropyLoss(),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.3),
+            progress=False,
+        )
     message = str(info.value)
     for part in ("nan", "epoch 1, batch 3", "learning rate 0.3", "lower the learning rate", "clip", "NaN"):
         assert part in message, part
@@ -279,7 +372,11 @@ class _Shift(nn.Module):
 @pytest.mark.parametrize(
     "model, loss_fn, message",
     [
-        (nn.Linear(6, 2), nn.CrossEntropyLoss(), r"CrossEntropyLoss could not compare the model's output of shape \(8, 2\)"),
+        (
+            nn.Linear(6, 2),
+            nn.CrossEntropyLoss(),
+            r"CrossEntropyLoss could not compare the model's output of shape \(8, 2\)",
+        ),
         (nn.Linear(6, 1), nn.MSELoss(), r"MSELoss could not compare .* \(8, 1\) .* \(8,\)"),
         (nn.Sequential(nn.Linear(5, 3)), nn.CrossEntropyLoss(), r"batch of shape \(8, 6\).*trace_shapes"),
         (_Shift(), nn.CrossEntropyLoss(), "different devices"),
@@ -289,8 +386,14 @@ def test_learner_errors_are_one_sentence(model, loss_fn, message):
     x, y = _data().tensors
     data = TensorDataset(x, y if not isinstance(loss_fn, nn.MSELoss) else y.float())
     with pytest.raises(CourseError, match=message) as info:
-        fit(model, DataLoader(data, batch_size=8), epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            loss_fn=loss_fn, progress=False)
+        fit(
+            model,
+            DataLoader(data, batch_size=8),
+            epochs=1,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            loss_fn=loss_fn,
+            progress=False,
+        )
     assert "\n" not in str(info.value)
 
 
@@ -300,9 +403,13 @@ def test_bad_batches_and_options_are_explained():
     loader = DataLoader(_data(), batch_size=8)
     with pytest.raises(CourseError, match="pair"):
         fit(model, [torch.randn(4, 6)], epochs=1, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), progress=False)
-    for kwargs, message in [({"epochs": -1}, "epochs"), ({"epochs": 1, "accumulate": 0}, "accumulate"),
-                            ({"epochs": 1, "scheduler_step": "step"}, "scheduler_step"),
-                            ({"epochs": 1, "early_stopping": "3"}, "early_stopping"), ({"epochs": 1, "amp": "yes"}, "amp")]:
+    for kwargs, message in [
+        ({"epochs": -1}, "epochs"),
+        ({"epochs": 1, "accumulate": 0}, "accumulate"),
+        ({"epochs": 1, "scheduler_step": "step"}, "scheduler_step"),
+        ({"epochs": 1, "early_stopping": "3"}, "early_stopping"),
+        ({"epochs": 1, "amp": "yes"}, "amp"),
+    ]:
         with pytest.raises(CourseError, match=message):
             fit(model, loader, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), progress=False, **kwargs)
 
@@ -312,8 +419,12 @@ def test_evaluate_matches_a_manual_pass_and_restores_the_mode():
     data = _data(n=50)
     model = nn.Sequential(nn.Linear(6, 16), nn.Dropout(0.5), nn.Linear(16, 3))
     model.train()
-    result = evaluate(model, DataLoader(data, batch_size=16), nn.CrossEntropyLoss(),
-                      metrics={"mae": lambda out, y: (out.argmax(1) - y).abs().float().mean()})
+    result = evaluate(
+        model,
+        DataLoader(data, batch_size=16),
+        nn.CrossEntropyLoss(),
+        metrics={"mae": lambda out, y: (out.argmax(1) - y).abs().float().mean()},
+    )
     assert model.training
     model.eval()
     with torch.no_grad():
@@ -332,8 +443,15 @@ def test_callback_can_stop_and_sees_the_state():
         calls.append((state.epoch, len(state.history)))
         state.stop = state.epoch == 2
 
-    history = fit(model, DataLoader(_data(), batch_size=8), epochs=10, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                  loss_fn=nn.CrossEntropyLoss(), callbacks=[stop_after_two], progress=False)
+    history = fit(
+        model,
+        DataLoader(_data(), batch_size=8),
+        epochs=10,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn=nn.CrossEntropyLoss(),
+        callbacks=[stop_after_two],
+        progress=False,
+    )
     assert calls == [(1, 1), (2, 2)] and len(history) == 2
 
 
@@ -345,8 +463,15 @@ def test_history_table_columns_and_plot(tmp_path):
 
     loader = DataLoader(_data(), batch_size=8)
     model = _model()
-    history = fit(model, loader, loader, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                  loss_fn=nn.CrossEntropyLoss(), progress=False)
+    history = fit(
+        model,
+        loader,
+        loader,
+        epochs=2,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn=nn.CrossEntropyLoss(),
+        progress=False,
+    )
     assert history.columns == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time"]
     assert history["epoch"] == [1, 2] and all(t > 0 for t in history["time"])
     assert history["train_acc"][0] == pytest.approx(history.rows[0]["train_acc"])
@@ -367,8 +492,14 @@ def test_history_table_columns_and_plot(tmp_path):
 
 def test_progress_bar_runs(capsys):
     model = _model()
-    fit(model, DataLoader(_data(), batch_size=8), epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        loss_fn=nn.CrossEntropyLoss(), progress=True)
+    fit(
+        model,
+        DataLoader(_data(), batch_size=8),
+        epochs=1,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn=nn.CrossEntropyLoss(),
+        progress=True,
+    )
     assert "epoch 1/1" in capsys.readouterr().err
 
 
@@ -381,8 +512,15 @@ def test_checkpoint_resumes_extends_and_respects_every(tmp_path):
     def run(epochs, checkpoint):
         model = _model(seed=5)  # a fresh model each time: the weights come from the checkpoint
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-        history = fit(model, loader, epochs=epochs, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
-                      checkpoint=checkpoint, progress=False)
+        history = fit(
+            model,
+            loader,
+            epochs=epochs,
+            optimizer=optimizer,
+            loss_fn=nn.CrossEntropyLoss(),
+            checkpoint=checkpoint,
+            progress=False,
+        )
         return model, history
 
     first, history = run(2, path)
@@ -402,8 +540,16 @@ def test_checkpoint_resumes_extends_and_respects_every(tmp_path):
         saved.append(load_checkpoint(sparse, _model(), restore_rng=False)["epoch"] if sparse.exists() else None)
 
     model = _model()
-    fit(model, loader, epochs=3, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.CrossEntropyLoss(),
-        checkpoint=CheckpointSpec(sparse, every=2), callbacks=[saved_epoch], progress=False)
+    fit(
+        model,
+        loader,
+        epochs=3,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn=nn.CrossEntropyLoss(),
+        checkpoint=CheckpointSpec(sparse, every=2),
+        callbacks=[saved_epoch],
+        progress=False,
+    )
     assert saved == [None, 2, 3]  # epoch 2 (every=2) and the last epoch
     fresh, history = run(1, CheckpointSpec(path, resume=False))
     assert history.resumed_from is None and len(history) == 1
@@ -413,8 +559,15 @@ def test_checkpoint_resumes_extends_and_respects_every(tmp_path):
 def test_asking_for_a_missing_gpu_is_explained():
     model = _model()
     with pytest.raises(CourseError, match="no CUDA GPU"):
-        fit(model, DataLoader(_data(), batch_size=8), epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            loss_fn=nn.CrossEntropyLoss(), device="cuda", progress=False)
+        fit(
+            model,
+            DataLoader(_data(), batch_size=8),
+            epochs=1,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            loss_fn=nn.CrossEntropyLoss(),
+            device="cuda",
+            progress=False,
+        )
 
 
 def test_float16_with_grad_scaler_matches_a_torch_amp_loop(monkeypatch, tmp_path):
@@ -424,8 +577,16 @@ def test_float16_with_grad_scaler_matches_a_torch_amp_loop(monkeypatch, tmp_path
     monkeypatch.setattr(loop, "choose_precision", lambda amp, device: "fp16")
     loader = DataLoader(_data(n=64), batch_size=8)
     model, reference = _model(), _model()
-    history = fit(model, loader, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.2),
-                  loss_fn=nn.CrossEntropyLoss(), grad_clip=1.0, checkpoint=tmp_path / "amp.pt", progress=False)
+    history = fit(
+        model,
+        loader,
+        epochs=2,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.2),
+        loss_fn=nn.CrossEntropyLoss(),
+        grad_clip=1.0,
+        checkpoint=tmp_path / "amp.pt",
+        progress=False,
+    )
     assert history.precision == "fp16"
 
     optimizer = torch.optim.SGD(reference.parameters(), lr=0.2)
@@ -451,19 +612,37 @@ def test_losses_read_back_in_groups_give_the_same_history_and_name_the_bad_batch
 
     loader = DataLoader(_data(), batch_size=8)
     model = _model()
-    every_batch = fit(model, loader, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                      loss_fn=nn.CrossEntropyLoss(), progress=False)
+    every_batch = fit(
+        model,
+        loader,
+        epochs=2,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn=nn.CrossEntropyLoss(),
+        progress=False,
+    )
     monkeypatch.setattr(steps, "LOSS_READ_EVERY", {"cpu": 4})
     model = _model()
-    grouped = fit(model, loader, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                  loss_fn=nn.CrossEntropyLoss(), progress=False)
+    grouped = fit(
+        model,
+        loader,
+        epochs=2,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn=nn.CrossEntropyLoss(),
+        progress=False,
+    )
     assert grouped["train_loss"] == pytest.approx(every_batch["train_loss"], rel=1e-12)
     x, y = _data().tensors
     x = x.clone()
     x[44, 0] = float("nan")  # batch 6 of 6
     with pytest.raises(CourseError, match=r"epoch 1, batch 6 \(learning rate 0.1\)"):
-        fit(model, DataLoader(TensorDataset(x, y), batch_size=8), epochs=1, loss_fn=nn.CrossEntropyLoss(),
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+        fit(
+            model,
+            DataLoader(TensorDataset(x, y), batch_size=8),
+            epochs=1,
+            loss_fn=nn.CrossEntropyLoss(),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            progress=False,
+        )
 
 
 # -- the training accuracy is counted in groups of batches ----------------------------------------------------------
@@ -475,8 +654,14 @@ def test_train_acc_counts_every_prediction_once(monkeypatch, group, elements):
     monkeypatch.setattr(steps, "ACC_ELEMENTS", elements)
     data = _data(n=50)  # 13 batches of 4, the last of 2
     model = _model()
-    history = fit(model, DataLoader(data, batch_size=4), epochs=1, loss_fn=nn.CrossEntropyLoss(),
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0), progress=False)  # lr 0: the weights stay
+    history = fit(
+        model,
+        DataLoader(data, batch_size=4),
+        epochs=1,
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+        progress=False,
+    )  # lr 0: the weights stay
     x, y = data.tensors
     with torch.no_grad():
         out = model(x)
@@ -494,8 +679,14 @@ def test_per_pixel_accuracy_is_a_fraction_of_pixels(monkeypatch):
     loader = [(torch.randn(3, 2, h, w, generator=g), torch.randint(0, 3, (3, h, w), generator=g)) for h, w in sizes]
     torch.manual_seed(0)
     model = nn.Conv2d(2, 3, 1)  # per-pixel class scores
-    history = fit(model, loader, epochs=1, loss_fn=nn.CrossEntropyLoss(),
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0), progress=False)
+    history = fit(
+        model,
+        loader,
+        epochs=1,
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+        progress=False,
+    )
     with torch.no_grad():
         hits = sum((model(x).argmax(1) == y).sum().item() for x, y in loader)
     pixels = sum(y.numel() for _, y in loader)
@@ -539,8 +730,15 @@ def test_param_group_added_by_a_callback_is_trained_like_a_hand_written_loop(whe
                 unfreeze(state.model, state.optimizer)
 
     model, optimizer = start()
-    fit(model, loader, epochs=3, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), callbacks=[Unfreeze()],
-        progress=False)
+    fit(
+        model,
+        loader,
+        epochs=3,
+        optimizer=optimizer,
+        loss_fn=nn.CrossEntropyLoss(),
+        callbacks=[Unfreeze()],
+        progress=False,
+    )
     _assert_equal_weights(_weights(model), _weights(reference))
     assert not torch.equal(model[0].weight, _model()[0].weight)  # the unfrozen layer did train
 
@@ -555,12 +753,24 @@ def test_an_optimizer_own_zero_grad_and_the_profiler_label_are_kept():
 
     loader = DataLoader(_data(), batch_size=8)  # 6 batches
     model = _model()
-    fit(model, loader, epochs=2, optimizer=CountingSGD(model.parameters(), lr=0.1), loss_fn=nn.CrossEntropyLoss(),
-        progress=False)
+    fit(
+        model,
+        loader,
+        epochs=2,
+        optimizer=CountingSGD(model.parameters(), lr=0.1),
+        loss_fn=nn.CrossEntropyLoss(),
+        progress=False,
+    )
     assert calls == [True] * (2 * 6 + 2)  # after every step and at the start of each epoch
 
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        fit(model, loader, epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            loss_fn=nn.CrossEntropyLoss(), progress=False)
+        fit(
+            model,
+            loader,
+            epochs=1,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            loss_fn=nn.CrossEntropyLoss(),
+            progress=False,
+        )
     names = {event.name for event in prof.events()}
     assert "Optimizer.zero_grad#SGD.zero_grad" in names  # a profiled run still shows where zero_grad went

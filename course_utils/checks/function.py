@@ -33,15 +33,27 @@ def _learner_line(exc: BaseException) -> str:
 
     import torch
 
-    skip = tuple(os.path.dirname(m.__file__) + os.sep for m in (torch, numbers, contextlib) if getattr(m, "__file__", None))
+    skip = tuple(
+        os.path.dirname(m.__file__) + os.sep for m in (torch, numbers, contextlib) if getattr(m, "__file__", None)
+    )
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # course_utils/
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not os.path.abspath(f.filename).startswith((here, *skip)) and f.line]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not os.path.abspath(f.filename).startswith((here, *skip)) and f.line
+    ]
     return f"at line {frames[-1].lineno}, `{frames[-1].line.strip()}`; " if frames else ""
 
 
-def _invoke(fn: Callable, args: Sequence[Any], kwargs: dict, case: Case, name: str,
-            arg_names: Sequence[str] | None, hidden: bool) -> Any:
+def _invoke(
+    fn: Callable,
+    args: Sequence[Any],
+    kwargs: dict,
+    case: Case,
+    name: str,
+    arg_names: Sequence[str] | None,
+    hidden: bool,
+) -> Any:
     try:
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
@@ -52,12 +64,22 @@ def _invoke(fn: Callable, args: Sequence[Any], kwargs: dict, case: Case, name: s
         raise
     except Exception as exc:  # the learner's bug, reported in one sentence
         where = "a hidden test input" if hidden else "input"
-        fail(f"your {name} raised {type(exc).__name__}: {exc} ({_learner_line(exc)}on {where} {case.describe(arg_names)}).")
+        fail(
+            f"your {name} raised {type(exc).__name__}: {exc} ({_learner_line(exc)}on {where} {case.describe(arg_names)})."
+        )
 
 
-def call_learner(fn: Callable, case: Case, name: str, arg_names: Sequence[str] | None = None, *,
-                 hidden: bool = False, forbid: Forbid | None = None, returns: Any = None,
-                 mutates: Sequence[str] | None = None) -> Any:
+def call_learner(
+    fn: Callable,
+    case: Case,
+    name: str,
+    arg_names: Sequence[str] | None = None,
+    *,
+    hidden: bool = False,
+    forbid: Forbid | None = None,
+    returns: Any = None,
+    mutates: Sequence[str] | None = None,
+) -> Any:
     """Call a learner's function on fresh copies of the inputs and return its result.
 
     An exception from the learner's code is reported as one sentence, "your
@@ -83,8 +105,17 @@ def _source_rule(fn: Any, label: str, forbid: Forbid) -> None:
         fail(why)
 
 
-def _run_case(fn: Callable, case: Case, label: str, arg_names: Sequence[str] | None, *, hidden: bool,
-              forbid: Forbid | None, returns: Any, mutates: Sequence[str] | None) -> Any:
+def _run_case(
+    fn: Callable,
+    case: Case,
+    label: str,
+    arg_names: Sequence[str] | None,
+    *,
+    hidden: bool,
+    forbid: Forbid | None,
+    returns: Any,
+    mutates: Sequence[str] | None,
+) -> Any:
     """One call on fresh copies, with the run rule, the inputs rule and the return kind applied."""
     args = [clone_value(a) for a in case.args]
     kwargs = {k: clone_value(v) for k, v in case.kwargs.items()}
@@ -95,8 +126,10 @@ def _run_case(fn: Callable, case: Case, label: str, arg_names: Sequence[str] | N
         values = dict(zip(labels, [*args, *kwargs.values()]))
         unknown = [m for m in mutates if m not in values]
         if unknown:
-            raise CourseError(f"mutates={tuple(mutates)!r} names {unknown}, which are not arguments of {label} "
-                              f"(its arguments: {', '.join(values) or 'none'}).")
+            raise CourseError(
+                f"mutates={tuple(mutates)!r} names {unknown}, which are not arguments of {label} "
+                f"(its arguments: {', '.join(values) or 'none'})."
+            )
         befores = {k: snapshot(v) for k, v in values.items() if k not in mutates}
     recorder = recording_ops() if forbid is not None and forbid.aten else contextlib.nullcontext(set())
     with recorder as ops:
@@ -210,9 +243,12 @@ def check_function(
     if forbid is not None:
         _source_rule(fn, label, forbid)
     for number, case in enumerate(cases, start=1):
-        expected = reference(*[clone_value(a) for a in case.args], **{k: clone_value(v) for k, v in case.kwargs.items()})
-        actual = _run_case(fn, case, label, arg_names, hidden=hidden, forbid=forbid, returns=returns,
-                           mutates=tuple(mutates))
+        expected = reference(
+            *[clone_value(a) for a in case.args], **{k: clone_value(v) for k, v in case.kwargs.items()}
+        )
+        actual = _run_case(
+            fn, case, label, arg_names, hidden=hidden, forbid=forbid, returns=returns, mutates=tuple(mutates)
+        )
         which = "a hidden case" if hidden else f"case {number} of {len(cases)}"
         context = f"{label} on {which} ({case.describe(arg_names)})"
         try:

@@ -33,8 +33,11 @@ def clone_value(value: Any) -> Any:
 
 def _tensor_state(t: Any) -> dict:
     grad = t.grad if t.is_leaf else None
-    return {"data": t.detach().clone(), "requires_grad": bool(t.requires_grad),
-            "grad": None if grad is None else grad.detach().clone()}
+    return {
+        "data": t.detach().clone(),
+        "requires_grad": bool(t.requires_grad),
+        "grad": None if grad is None else grad.detach().clone(),
+    }
 
 
 def _hook_count(module: Any) -> int:
@@ -126,11 +129,14 @@ def arg_labels(fn: Callable, n_args: int, keys: Sequence[str], arg_names: Sequen
     names: list[str] = list(arg_names or ())
     if len(names) < n_args:
         try:
-            params = [p.name for p in inspect.signature(fn).parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            params = [
+                p.name
+                for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
         except Exception:  # noqa: BLE001 - any odd callable: fall back on "argument N"
             params = []
-        names += params[len(names):n_args]
+        names += params[len(names) : n_args]
     names += [f"argument {i + 1}" for i in range(len(names), n_args)]
     return names[:n_args] + list(keys)
 

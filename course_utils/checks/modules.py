@@ -17,14 +17,23 @@ from .cases import Case
 from .core import describe, fail
 from .function import call_learner
 
-__all__ = ["check_contains", "check_layers", "check_module", "check_output_shape", "check_param_count",
-           "check_requires_grad", "count_parameters"]
+__all__ = [
+    "check_contains",
+    "check_layers",
+    "check_module",
+    "check_output_shape",
+    "check_param_count",
+    "check_requires_grad",
+    "count_parameters",
+]
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-def check_module(module: Any, expected_type: type | None = None, name: str = "model", *, hint: str | None = None) -> None:
+def check_module(
+    module: Any, expected_type: type | None = None, name: str = "model", *, hint: str | None = None
+) -> None:
     """Fail unless ``module`` is an ``nn.Module`` (of ``expected_type`` when given).
 
     Example:
@@ -42,8 +51,11 @@ def check_module(module: Any, expected_type: type | None = None, name: str = "mo
 
 def _leaves(module: nn.Module) -> list[tuple[str, nn.Module]]:
     """Leaf layers in the order they are listed, a shared module once per place it is used."""
-    return [(n or type(m).__name__, m) for n, m in module.named_modules(remove_duplicate=False)
-            if next(m.children(), None) is None]
+    return [
+        (n or type(m).__name__, m)
+        for n, m in module.named_modules(remove_duplicate=False)
+        if next(m.children(), None) is None
+    ]
 
 
 def check_layers(module: Any, expected: Sequence[type], name: str = "model", *, hint: str | None = None) -> None:
@@ -60,16 +72,22 @@ def check_layers(module: Any, expected: Sequence[type], name: str = "model", *, 
     listing = ", ".join(type(m).__name__ for _, m in leaves) or "none"
     for i, (want, (layer, m)) in enumerate(zip(expected, leaves), start=1):
         if not isinstance(m, want):
-            fail(f"layer {i} of {name} ('{layer}') is a {type(m).__name__}, expected a {want.__name__} "
-                  f"(its layers: {listing}).", hint)
+            fail(
+                f"layer {i} of {name} ('{layer}') is a {type(m).__name__}, expected a {want.__name__} "
+                f"(its layers: {listing}).",
+                hint,
+            )
     if len(leaves) != len(expected):
-        extra = [type(m).__name__ for _, m in leaves[len(expected):]] or [t.__name__ for t in expected[len(leaves):]]
+        extra = [type(m).__name__ for _, m in leaves[len(expected) :]] or [t.__name__ for t in expected[len(leaves) :]]
         which = "extra" if len(leaves) > len(expected) else "missing"
-        fail(f"{name} has {len(leaves)} layers, expected {len(expected)}: {which} at the end: {', '.join(extra)}.", hint)
+        fail(
+            f"{name} has {len(leaves)} layers, expected {len(expected)}: {which} at the end: {', '.join(extra)}.", hint
+        )
 
 
-def check_contains(module: Any, layer_type: type, count: int | None = None, name: str = "model", *,
-                   hint: str | None = None) -> None:
+def check_contains(
+    module: Any, layer_type: type, count: int | None = None, name: str = "model", *, hint: str | None = None
+) -> None:
     """Fail unless ``module`` contains a ``layer_type`` (exactly ``count`` of them when given).
 
     Example:
@@ -125,7 +143,11 @@ def check_requires_grad(value: Any, expected: bool, name: str = "result", *, hin
     if not isinstance(value, torch.Tensor):
         fail(f"{name} should be a tensor or a module, but it is {describe(value)}.", hint)
     if value.requires_grad != expected:
-        detail = "it does not track gradients" if expected else "it still tracks gradients (use .detach() or torch.no_grad())"
+        detail = (
+            "it does not track gradients"
+            if expected
+            else "it still tracks gradients (use .detach() or torch.no_grad())"
+        )
         fail(f"{name} should have requires_grad={expected}, but {detail}.", hint)
 
 
@@ -147,4 +169,7 @@ def check_output_shape(
     if not isinstance(out, torch.Tensor):
         fail(f"{name} should return a tensor, but it returned {describe(out)}.", hint)
     if tuple(out.shape) != tuple(expected):
-        fail(f"{name} maps an input of shape {tuple(input_shape)} to {tuple(out.shape)}, expected {tuple(expected)}.", hint)
+        fail(
+            f"{name} maps an input of shape {tuple(input_shape)} to {tuple(out.shape)}, expected {tuple(expected)}.",
+            hint,
+        )

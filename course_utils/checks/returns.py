@@ -14,9 +14,20 @@ from typing import Any
 
 __all__ = ["expected_kinds", "kind_of", "returns_problem"]
 
-_WORDS = {"None": "None", "bool": "a bool", "int": "an int", "float": "a float", "complex": "a complex number",
-          "str": "a string", "tensor": "a tensor", "ndarray": "a NumPy array", "tuple": "a tuple", "list": "a list",
-          "dict": "a dict", "module": "an nn.Module"}
+_WORDS = {
+    "None": "None",
+    "bool": "a bool",
+    "int": "an int",
+    "float": "a float",
+    "complex": "a complex number",
+    "str": "a string",
+    "tensor": "a tensor",
+    "ndarray": "a NumPy array",
+    "tuple": "a tuple",
+    "list": "a list",
+    "dict": "a dict",
+    "module": "an nn.Module",
+}
 
 
 def kind_of(value: Any) -> str:
@@ -70,8 +81,10 @@ def expected_kinds(returns: Any) -> tuple[str, ...]:
         elif isinstance(t, type) and t.__name__ in _WORDS:
             kinds.append(t.__name__)
         else:
-            raise TypeError(f"returns={returns!r}: use float, int, bool, str, tuple, list, dict, torch.Tensor, "
-                            "nn.Module or None (or a tuple of them)")
+            raise TypeError(
+                f"returns={returns!r}: use float, int, bool, str, tuple, list, dict, torch.Tensor, "
+                "nn.Module or None (or a tuple of them)"
+            )
     return tuple(dict.fromkeys(kinds))
 
 

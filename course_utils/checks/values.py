@@ -51,11 +51,16 @@ def check_close(
     if not torch.equal(a_nan, e_nan):
         where = torch.nonzero(a_nan & ~e_nan)
         if len(where):
-            fail(f"{name} contains NaN at {_index_str(where[0].tolist())}, where "
-                 f"{e[tuple(where[0])].item():.6g} was expected.", hint)
+            fail(
+                f"{name} contains NaN at {_index_str(where[0].tolist())}, where "
+                f"{e[tuple(where[0])].item():.6g} was expected.",
+                hint,
+            )
         where = torch.nonzero(e_nan & ~a_nan)
-        fail(f"{name} has {a[tuple(where[0])].item():.6g} at {_index_str(where[0].tolist())}, where NaN was expected.",
-             hint)
+        fail(
+            f"{name} has {a[tuple(where[0])].item():.6g} at {_index_str(where[0].tolist())}, where NaN was expected.",
+            hint,
+        )
     a = torch.where(a_nan, torch.zeros_like(a), a)
     e = torch.where(e_nan, torch.zeros_like(e), e)
     diff = (a - e).abs()
@@ -95,8 +100,9 @@ def equal_problem(actual: Any, expected: Any) -> str | None:
             return f"is the float {actual!r} where the whole number {expected} is expected"
         return "differs"
     if isinstance(expected, numbers.Real):
-        ok = isinstance(actual, numbers.Real) and math.isclose(float(actual), float(expected), rel_tol=1e-9,
-                                                               abs_tol=1e-12)
+        ok = isinstance(actual, numbers.Real) and math.isclose(
+            float(actual), float(expected), rel_tol=1e-9, abs_tol=1e-12
+        )
         return None if ok else "differs"
     if isinstance(expected, (tuple, list)):
         if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):

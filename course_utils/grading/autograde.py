@@ -103,10 +103,22 @@ _FAILED = re.compile(r"There was an error processing assignment '([^']+)' for st
 _FAILING = "[AutogradeApp | ERROR] There was an error processing assignment: "
 _EXCEPTION = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Interrupt|Timeout)):?\s?(.*)$")
 _NOTES = [
-    (re.compile(r"Attribute 'checksum' for cell (\S+) has changed"), "locked cell {0} edited (nbgrader ran the original)"),
-    (re.compile(r"Attribute 'points' for cell (\S+) has changed"), "points of {0} changed (nbgrader used the original)"),
-    (re.compile(r"Attribute '(?:locked|cell_type)' for cell (\S+) has changed"), "nbgrader metadata of {0} changed (restored)"),
-    (re.compile(r"Cell with id '([^']+)' exists multiple times"), "cell {0} appears more than once (graded: its last copy)"),
+    (
+        re.compile(r"Attribute 'checksum' for cell (\S+) has changed"),
+        "locked cell {0} edited (nbgrader ran the original)",
+    ),
+    (
+        re.compile(r"Attribute 'points' for cell (\S+) has changed"),
+        "points of {0} changed (nbgrader used the original)",
+    ),
+    (
+        re.compile(r"Attribute '(?:locked|cell_type)' for cell (\S+) has changed"),
+        "nbgrader metadata of {0} changed (restored)",
+    ),
+    (
+        re.compile(r"Cell with id '([^']+)' exists multiple times"),
+        "cell {0} appears more than once (graded: its last copy)",
+    ),
     (re.compile(r"Missing grade cell (\S+) encountered"), "test cell {0} deleted (nbgrader put it back)"),
     (re.compile(r"Skipping unknown notebook: .*/([^/]+\.ipynb)$"), "a notebook named {0!r}, not the chapter's name"),
 ]
@@ -168,15 +180,24 @@ def read_log(text: str) -> dict[tuple[str, str], Outcome]:
 
 
 def _nbgrader(work: Path, extra: list[str], jobs: int, log: Path) -> subprocess.Popen:
-    cmd = [str(Path(sys.executable).parent / "nbgrader"), "autograde", "*", "--create", "--force",
-           "--log-level=INFO", *extra]
+    cmd = [
+        str(Path(sys.executable).parent / "nbgrader"),
+        "autograde",
+        "*",
+        "--create",
+        "--force",
+        "--log-level=INFO",
+        *extra,
+    ]
     with open(log, "wb") as out:
-        return subprocess.Popen(cmd, cwd=work, env=_env(jobs), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            cmd, cwd=work, env=_env(jobs), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
 
-def autograde(course: Path, chapters: list[str] | None = None, *, jobs: int = 1,
-              nbgrader_args: list[str] | None = None) -> list[Outcome]:
+def autograde(
+    course: Path, chapters: list[str] | None = None, *, jobs: int = 1, nbgrader_args: list[str] | None = None
+) -> list[Outcome]:
     """Grade every hand-in in ``course/submitted`` with nbgrader, ``jobs`` processes at once.
 
     Writes ``autograded/``, the grades into ``gradebook.db``, ``autograde.log`` (nbgrader's log) and
@@ -184,15 +205,21 @@ def autograde(course: Path, chapters: list[str] | None = None, *, jobs: int = 1,
     """
     course = Path(course).resolve()
     if not (course / "gradebook.db").is_file():
-        raise SystemExit("autograde: no gradebook.db: run `make release` first (it records each chapter's tests and points).")
+        raise SystemExit(
+            "autograde: no gradebook.db: run `make release` first (it records each chapter's tests and points)."
+        )
     handins = find_handins(course, chapters)
     if not handins:
-        raise SystemExit("autograde: no hand-ins: put them in submitted/<student>/<chapter>/<chapter>.ipynb "
-                         "(`make collect SUBMISSIONS=folder`).")
+        raise SystemExit(
+            "autograde: no hand-ins: put them in submitted/<student>/<chapter>/<chapter>.ipynb "
+            "(`make collect SUBMISSIONS=folder`)."
+        )
     missing = sorted({ch for _, ch in handins} - released_chapters(course / "gradebook.db"))
     if missing:
-        raise SystemExit(f"autograde: {', '.join(missing)} not in gradebook.db: run `make release` first "
-                         "(it records each chapter's tests and points).")
+        raise SystemExit(
+            f"autograde: {', '.join(missing)} not in gradebook.db: run `make release` first "
+            "(it records each chapter's tests and points)."
+        )
     groups = split_by_student(handins, jobs)
     workers = []
     for k, group in enumerate(groups):
@@ -226,16 +253,20 @@ def autograde(course: Path, chapters: list[str] | None = None, *, jobs: int = 1,
     (course / "autograde.json").write_text(json.dumps([asdict(o) for o in outcomes], indent=1))
     shutil.rmtree(course / WORK, ignore_errors=True)
     if stopped:
-        raise SystemExit(f"autograde: nbgrader stopped before grading {len(stopped)} hand-in(s) "
-                         f"({', '.join(stopped[:5])}{', ...' if len(stopped) > 5 else ''}); see autograde.log.")
+        raise SystemExit(
+            f"autograde: nbgrader stopped before grading {len(stopped)} hand-in(s) "
+            f"({', '.join(stopped[:5])}{', ...' if len(stopped) > 5 else ''}); see autograde.log."
+        )
     return outcomes
 
 
 def summary(outcomes: list[Outcome], seconds: float, jobs: int) -> list[str]:
     """The lines ``make autograde`` prints: a count, then one line per hand-in nbgrader failed or repaired."""
     failed = [o for o in outcomes if o.status != "graded"]
-    lines = [f"autograde: {len(outcomes) - len(failed)} of {len(outcomes)} hand-in(s) graded by nbgrader in "
-             f"{seconds:.0f} s with {jobs} process(es) ({60 * len(outcomes) / max(seconds, 1e-9):.1f} hand-ins/min)"]
+    lines = [
+        f"autograde: {len(outcomes) - len(failed)} of {len(outcomes)} hand-in(s) graded by nbgrader in "
+        f"{seconds:.0f} s with {jobs} process(es) ({60 * len(outcomes) / max(seconds, 1e-9):.1f} hand-ins/min)"
+    ]
     for o in outcomes:
         if o.status != "graded":
             lines.append(f"  {o.student} {o.chapter}: not graded by nbgrader: {o.reason}; verification still grades it")

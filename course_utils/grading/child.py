@@ -41,9 +41,22 @@ _is_model_arg, _build_arg = harness.is_model_arg, harness.build_arg
 _recording_ops, _kind_of = _forbid_mod.recording_ops, _returns_mod.kind_of
 _snapshot, _mutations, _arg_labels = _inputs_mod.snapshot, _inputs_mod.mutations, _inputs_mod.arg_labels
 
-_BLOCKED_EVENTS = {"socket.connect", "socket.bind", "socket.sendto", "socket.getaddrinfo",
-                   "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-                   "os.forkpty", "pty.spawn", "sys.addaudithook", "sqlite3.connect"}
+_BLOCKED_EVENTS = {
+    "socket.connect",
+    "socket.bind",
+    "socket.sendto",
+    "socket.getaddrinfo",
+    "subprocess.Popen",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.forkpty",
+    "pty.spawn",
+    "sys.addaudithook",
+    "sqlite3.connect",
+}
 
 
 def _install_guard(denied: list[str]) -> None:
@@ -123,7 +136,7 @@ def _call(exercise: dict, target: Any, case: dict, seen: dict) -> Any:
     driver = exercise.get("driver", "call")
     kind = None
     try:
-        with (_recording_ops() if exercise.get("record_ops") else _no_recording()) as ops:
+        with _recording_ops() if exercise.get("record_ops") else _no_recording() as ops:
             if driver == "describe":  # the answer returns a model: send its layers, not the object
                 value = _describe(target(*args, **kwargs))
             elif driver == "module":  # the answer is a module class: construct, forward, backward
@@ -190,7 +203,9 @@ def run(job_dir: str) -> None:
         except BaseException as exc:  # noqa: BLE001 - an instructor cell failing is reported, not fatal
             job_setup_error = _error(exc)
             for exercise in job["exercises"]:
-                _write(out_dir, exercise["test_id"], {"status": "error", "error": f"setup cell failed: {job_setup_error}"})
+                _write(
+                    out_dir, exercise["test_id"], {"status": "error", "error": f"setup cell failed: {job_setup_error}"}
+                )
             return
     for exercise in job["exercises"]:
         test_id = exercise["test_id"]
@@ -212,8 +227,7 @@ def run(job_dir: str) -> None:
         try:
             target = namespace[exercise["name"]]
         except KeyError:
-            _write(out_dir, test_id, {"status": "error", "notes": notes,
-                                      "error": f"{exercise['name']} is not defined"})
+            _write(out_dir, test_id, {"status": "error", "notes": notes, "error": f"{exercise['name']} is not defined"})
             continue
         try:
             for case in exercise["cases"]:

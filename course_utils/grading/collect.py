@@ -26,7 +26,9 @@ STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
 
 
 def chapters_of(course: Path) -> list[str]:
-    return sorted(p.parent.name for p in course.glob("solutions/[0-9][0-9]_*/[0-9][0-9]_*.ipynb") if p.stem == p.parent.name)
+    return sorted(
+        p.parent.name for p in course.glob("solutions/[0-9][0-9]_*/[0-9][0-9]_*.ipynb") if p.stem == p.parent.name
+    )
 
 
 def plan(source: Path, chapters: list[str]) -> tuple[list[tuple[Path, str, str]], list[str]]:
@@ -46,15 +48,19 @@ def plan(source: Path, chapters: list[str]) -> tuple[list[tuple[Path, str, str]]
         else:
             match, student = None, ""
         if match is None or not STUDENT.match(student):
-            errors.append(f"{rel}: not a hand-in name this course knows; expected {expected} "
-                          "(student ids: letters, digits, dots, dashes and underscores).")
+            errors.append(
+                f"{rel}: not a hand-in name this course knows; expected {expected} "
+                "(student ids: letters, digits, dots, dashes and underscores)."
+            )
             continue
         moves.append((path, student, match))
     seen: dict[tuple[str, str], Path] = {}
     for path, student, chapter in moves:
         if (student, chapter) in seen:
-            errors.append(f"{path.relative_to(source)}: a second hand-in of {chapter} by {student} "
-                          f"(first: {seen[(student, chapter)].relative_to(source)}); keep one.")
+            errors.append(
+                f"{path.relative_to(source)}: a second hand-in of {chapter} by {student} "
+                f"(first: {seen[(student, chapter)].relative_to(source)}); keep one."
+            )
         seen[(student, chapter)] = path
     return moves, errors
 
@@ -81,7 +87,9 @@ def collect(source: Path, course: Path, chapters: list[str] | None = None) -> li
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.grading.collect", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.grading.collect", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("source", type=Path, help="folder of hand-ins as received")
     parser.add_argument("course", type=Path, nargs="?", default=Path("."), help="course root (default .)")
     parser.add_argument("--chapter", action="append", help="only this chapter (repeatable)")

@@ -35,10 +35,17 @@ from torch import nn
 
 # torch.nn layers the verifier can describe and rebuild, with the constructor arguments read back as attributes.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
-               "padding_mode"),
-    "ConvTranspose2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
-                        "groups", "dilation"),
+    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode"),
+    "ConvTranspose2d": (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "output_padding",
+        "groups",
+        "dilation",
+    ),
     "Linear": ("in_features", "out_features"),
     "MaxPool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
     "AvgPool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
@@ -73,8 +80,10 @@ def _listed(value: Any) -> Any:
 def _layer(module: nn.Module) -> list:
     name = type(module).__name__
     if name not in LAYERS or type(module) is not getattr(nn, name):
-        raise TypeError(f"the model contains a {name}, which is not one of the torch.nn layers the verifier can "
-                        f"rebuild ({', '.join(LAYERS)})")
+        raise TypeError(
+            f"the model contains a {name}, which is not one of the torch.nn layers the verifier can "
+            f"rebuild ({', '.join(LAYERS)})"
+        )
     kwargs = {attr: getattr(module, attr) for attr in LAYERS[name]}
     if name in _WITH_BIAS:
         kwargs["bias"] = module.bias is not None
@@ -95,13 +104,17 @@ def _leaves(module: nn.Module, seen: dict[int, str] | None = None) -> list[list]
     if not children:
         if next(iter(module.state_dict()), None) is not None:
             if id(module) in seen:
-                raise TypeError(f"the model uses one {type(module).__name__} in several places, so they share their "
-                                "weights; create a new layer for each place")
+                raise TypeError(
+                    f"the model uses one {type(module).__name__} in several places, so they share their "
+                    "weights; create a new layer for each place"
+                )
             seen[id(module)] = type(module).__name__
         return [_layer(module)]
     if type(module) is not nn.Sequential:
-        raise TypeError(f"the model contains a {type(module).__name__} with its own forward; the verifier reads "
-                        "models built from nn.Sequential and torch.nn layers only")
+        raise TypeError(
+            f"the model contains a {type(module).__name__} with its own forward; the verifier reads "
+            "models built from nn.Sequential and torch.nn layers only"
+        )
     return [leaf for child in children for leaf in _leaves(child, seen)]
 
 
@@ -136,14 +149,16 @@ def build(layers: list, *, check_shapes: bool = True) -> nn.Sequential:
         if check_shapes and len(entry) == 3:
             shapes = {key: list(value.shape) for key, value in module.state_dict().items()}
             if shapes != entry[2]:
-                raise ValueError(f"layer {number} ({name}) holds tensors of shapes {entry[2]}, "
-                                 f"not those of its arguments {shapes}")
+                raise ValueError(
+                    f"layer {number} ({name}) holds tensors of shapes {entry[2]}, not those of its arguments {shapes}"
+                )
         modules.append(module)
     return nn.Sequential(*modules)
 
 
-def model_arg(layers: list, *, seed: int, dtype: torch.dtype = torch.float32, training: bool = True,
-              init: Any = None) -> dict:
+def model_arg(
+    layers: list, *, seed: int, dtype: torch.dtype = torch.float32, training: bool = True, init: Any = None
+) -> dict:
     """Grader side: a model test input as plain data; ``layers`` are ``[name, kwargs]`` pairs, weights from ``seed``.
 
     ``init(model)`` may change the weights or buffers (e.g. BatchNorm statistics) before they are stored.
@@ -186,9 +201,12 @@ def run_module(target: Any, args: list, kwargs: dict) -> dict:
     if requires_grad:
         out.sum().backward()
     params = dict(module.named_parameters())
-    return {"output": out, "requires_grad": requires_grad,
-            "parameters": {name: p.detach() for name, p in params.items()},
-            "grads": {name: p.grad for name, p in params.items()}}
+    return {
+        "output": out,
+        "requires_grad": requires_grad,
+        "parameters": {name: p.detach() for name, p in params.items()},
+        "grads": {name: p.grad for name, p in params.items()},
+    }
 
 
 def run_with_state(target: Any, args: list, kwargs: dict) -> dict:
@@ -226,18 +244,24 @@ def state_problem(result: Any, label: str, source: str = "torchvision's") -> str
     if type(result) is not dict:
         return f"{label} did not report how the state_dict loaded"
     if result.get("load_error"):
-        return (f"{label} has the right names but a tensor of another shape than {source}: "
-                f"{str(result['load_error'])[:200]}")
+        return (
+            f"{label} has the right names but a tensor of another shape than {source}: "
+            f"{str(result['load_error'])[:200]}"
+        )
     missing, unexpected = result.get("missing") or [], result.get("unexpected") or []
     if missing or unexpected:
         parts = []
         if unexpected:
             parts.append(f"lacks {', '.join(map(str, unexpected[:4]))}{' ...' if len(unexpected) > 4 else ''}")
         if missing:
-            parts.append(f"has {', '.join(map(str, missing[:4]))}{' ...' if len(missing) > 4 else ''} "
-                         f"which {source} block does not")
-        return (f"{label} does not load {source} state_dict with strict=True: it {' and '.join(parts)}; "
-                "name the submodules as the statement says")
+            parts.append(
+                f"has {', '.join(map(str, missing[:4]))}{' ...' if len(missing) > 4 else ''} "
+                f"which {source} block does not"
+            )
+        return (
+            f"{label} does not load {source} state_dict with strict=True: it {' and '.join(parts)}; "
+            "name the submodules as the statement says"
+        )
     if type(result.get("output")) is not torch.Tensor:
         return f"{label} returned no output tensor"
     return None

@@ -37,7 +37,11 @@ def merge_gradebook(source: Path, dest: Path, handins: set[tuple[str, str]] | No
     from sqlalchemy.exc import SAWarning
 
     merged = []
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{Path(source).resolve()}") as src, Gradebook(f"sqlite:///{Path(dest).resolve()}") as dst:
+    with (
+        warnings.catch_warnings(),
+        Gradebook(f"sqlite:///{Path(source).resolve()}") as src,
+        Gradebook(f"sqlite:///{Path(dest).resolve()}") as dst,
+    ):
         # nbgrader's add_submission builds rows before adding them to the session (a harmless SAWarning).
         warnings.simplefilter("ignore", SAWarning)
         for assignment in src.assignments:
@@ -47,12 +51,15 @@ def merge_gradebook(source: Path, dest: Path, handins: set[tuple[str, str]] | No
             try:
                 dst.find_assignment(assignment.name)
             except MissingEntry:
-                raise SystemExit(f"merge: {dest} has no chapter {assignment.name}: run `make release` there first.") from None
+                raise SystemExit(
+                    f"merge: {dest} has no chapter {assignment.name}: run `make release` there first."
+                ) from None
             for sub in subs:
                 student = sub.student
                 dst.update_or_create_student(student.id, **{k: getattr(student, k) for k in _STUDENT})
-                dst.update_or_create_submission(assignment.name, student.id, timestamp=sub.timestamp,
-                                                extension=sub.extension)
+                dst.update_or_create_submission(
+                    assignment.name, student.id, timestamp=sub.timestamp, extension=sub.extension
+                )
                 for nb in sub.notebooks:
                     try:
                         into = dst.find_submission_notebook(nb.name, assignment.name, student.id)
@@ -66,8 +73,10 @@ def merge_gradebook(source: Path, dest: Path, handins: set[tuple[str, str]] | No
                             c.auto_comment, c.manual_comment = comment.auto_comment, comment.manual_comment
                     except MissingEntry as exc:
                         dst.db.rollback()
-                        raise SystemExit(f"merge: {source} and {dest} come from different releases of "
-                                         f"{assignment.name} ({exc}); run `make release` once and copy its gradebook.") from None
+                        raise SystemExit(
+                            f"merge: {source} and {dest} come from different releases of "
+                            f"{assignment.name} ({exc}); run `make release` once and copy its gradebook."
+                        ) from None
                 dst.db.commit()
                 merged.append((student.id, assignment.name))
     return merged
@@ -106,8 +115,10 @@ def merge_course(source: Path, dest: Path) -> str:
             copied += 1
     verified = _merge_rows("verification.json", source, dest)
     _merge_rows("autograde.json", source, dest)
-    return (f"merge: {source.name}: {len(merged)} submission(s) into gradebook.db, {copied} autograded folder(s), "
-            f"{verified} verified grade(s) into verification.json")
+    return (
+        f"merge: {source.name}: {len(merged)} submission(s) into gradebook.db, {copied} autograded folder(s), "
+        f"{verified} verified grade(s) into verification.json"
+    )
 
 
 def _all_submissions(db: Path) -> list[tuple[str, str]]:

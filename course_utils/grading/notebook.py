@@ -51,8 +51,11 @@ def solution_sources(submission: nbformat.NotebookNode, grade_ids: list[str]) ->
     """The learner's solution cells for ``grade_ids`` (first match each) and the ids that are missing."""
     sources, missing = [], []
     for gid in grade_ids:
-        found = [c for c in submission.cells if c.cell_type == "code" and nbgrader_meta(c).get("grade_id") == gid
-                 and nbgrader_meta(c).get("solution")]
+        found = [
+            c
+            for c in submission.cells
+            if c.cell_type == "code" and nbgrader_meta(c).get("grade_id") == gid and nbgrader_meta(c).get("solution")
+        ]
         if found:
             sources.append(to_python(found[0].source))
         else:
@@ -62,8 +65,11 @@ def solution_sources(submission: nbformat.NotebookNode, grade_ids: list[str]) ->
 
 def test_points(instructor: nbformat.NotebookNode) -> dict[str, float]:
     """Points of every autograder cell, from the instructor's source (never the submission's metadata)."""
-    return {m["grade_id"]: float(m.get("points", 0)) for c in instructor.cells
-            if (m := nbgrader_meta(c)).get("grade") and not m.get("solution")}
+    return {
+        m["grade_id"]: float(m.get("points", 0))
+        for c in instructor.cells
+        if (m := nbgrader_meta(c)).get("grade") and not m.get("solution")
+    }
 
 
 def raw_cell_ids(path: Path) -> list[str]:
@@ -74,8 +80,9 @@ def raw_cell_ids(path: Path) -> list[str]:
         return []
 
 
-def integrity_flags(submission: nbformat.NotebookNode, release: nbformat.NotebookNode | None,
-                    cell_ids: list[str] | None = None) -> list[str]:
+def integrity_flags(
+    submission: nbformat.NotebookNode, release: nbformat.NotebookNode | None, cell_ids: list[str] | None = None
+) -> list[str]:
     """What differs from the release in ways a learner should not change (each a short flag).
 
     ``cell_ids``: the ids as stored in the file (see :func:`raw_cell_ids`); default: the notebook's.
@@ -106,8 +113,11 @@ def integrity_flags(submission: nbformat.NotebookNode, release: nbformat.Noteboo
         if meta.get("grade") and nbgrader_meta(mine).get("points") != meta.get("points"):
             flags.append(f"points_changed:{gid}")
     known = {c.source.strip() for c in release.cells}
-    added = [c for c in submission.cells if c.cell_type == "code" and not nbgrader_meta(c)
-             and c.source.strip() and c.source.strip() not in known]
+    added = [
+        c
+        for c in submission.cells
+        if c.cell_type == "code" and not nbgrader_meta(c) and c.source.strip() and c.source.strip() not in known
+    ]
     if added:
         flags.append(f"cells_added:{len(added)}")
     return flags

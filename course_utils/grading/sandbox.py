@@ -65,9 +65,19 @@ def _limit(limits: Limits, cpu_s: int) -> None:  # runs in the child before exec
 
 
 def _env(home: str) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "COURSE_SMOKE": "1", "MPLBACKEND": "Agg",
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
-            "NBGRADER_EXECUTION": "autograde", "http_proxy": "http://0.0.0.0:9", "https_proxy": "http://0.0.0.0:9"}
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "COURSE_SMOKE": "1",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "NBGRADER_EXECUTION": "autograde",
+        "http_proxy": "http://0.0.0.0:9",
+        "https_proxy": "http://0.0.0.0:9",
+    }
 
 
 def _load(path: Path) -> dict | None:
@@ -78,8 +88,9 @@ def _load(path: Path) -> dict | None:
     return data if isinstance(data, dict) else {"status": "error", "error": "the outputs are not a record"}
 
 
-def run_child(setup: list[str], exercises: list[dict[str, Any]], *, denied: list[str],
-              limits: Limits | None = None) -> dict[str, dict]:
+def run_child(
+    setup: list[str], exercises: list[dict[str, Any]], *, denied: list[str], limits: Limits | None = None
+) -> dict[str, dict]:
     """Run the exercises in one child (or several after a crash); return a record per test id.
 
     Each record has ``status`` (``ok``, ``error``, ``timeout``, ``crashed``), and
@@ -93,13 +104,18 @@ def run_child(setup: list[str], exercises: list[dict[str, Any]], *, denied: list
         results.update(ran)
         if not ran:  # the child died before the first exercise: nothing can be verified
             for ex in pending:
-                results[ex["test_id"]] = {"status": "crashed", "error": f"the child died before any exercise ran: {why}"}
+                results[ex["test_id"]] = {
+                    "status": "crashed",
+                    "error": f"the child died before any exercise ran: {why}",
+                }
             break
         pending = [ex for ex in pending if ex["test_id"] not in results]
     return results
 
 
-def _one_child(setup: list[str], exercises: list[dict], denied: list[str], limits: Limits) -> tuple[dict[str, dict], str]:
+def _one_child(
+    setup: list[str], exercises: list[dict], denied: list[str], limits: Limits
+) -> tuple[dict[str, dict], str]:
     with tempfile.TemporaryDirectory(prefix="verify-") as tmp:
         job_dir = Path(tmp)
         (job_dir / "out").mkdir()
@@ -112,9 +128,16 @@ def _one_child(setup: list[str], exercises: list[dict], denied: list[str], limit
         cmd = [*network_isolation(), sys.executable, "-I", "-m", "course_utils.grading.child", str(job_dir)]
         stderr_path = job_dir / "stderr.txt"
         with open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(cmd, cwd=work, env=_env(str(work)), stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
-                                    preexec_fn=functools.partial(_limit, limits, int(budget) + 1))
+            proc = subprocess.Popen(
+                cmd,
+                cwd=work,
+                env=_env(str(work)),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+                preexec_fn=functools.partial(_limit, limits, int(budget) + 1),
+            )
             started = time.monotonic()
             timed_out: str | None = None
             while proc.poll() is None:
@@ -141,11 +164,18 @@ def _one_child(setup: list[str], exercises: list[dict], denied: list[str], limit
                 results[ex["test_id"]] = _load(path)
         current = _current(job_dir / "out", exercises)
         tail = stderr_path.read_text(errors="replace")[-300:].strip()
-        why = f"exit code {proc.returncode}" + (", startup timed out" if timed_out == "<startup>" else "") + (f": {tail}" if tail else "")
+        why = (
+            f"exit code {proc.returncode}"
+            + (", startup timed out" if timed_out == "<startup>" else "")
+            + (f": {tail}" if tail else "")
+        )
         if current is not None and current[0] not in results:
             test_id = current[0]
             if timed_out == test_id:
-                results[test_id] = {"status": "timeout", "error": f"ran longer than {_timeout(exercises, test_id):.0f} s"}
+                results[test_id] = {
+                    "status": "timeout",
+                    "error": f"ran longer than {_timeout(exercises, test_id):.0f} s",
+                }
             else:
                 results[test_id] = {"status": "crashed", "error": f"the process died ({why})"}
         return results, why

@@ -102,10 +102,17 @@ class Exercise:
 
     def job(self) -> dict[str, Any]:
         """What the child needs to run this exercise (its cells are added by the caller)."""
-        return {"test_id": self.test, "name": self.name, "call": self.call, "cases": self.normalised_cases(),
-                "timeout": float(self.timeout), "driver": self.driver, "outcome": self.outcome,
-                "record_ops": bool(self.forbid is not None and self.forbid.aten),
-                "arg_names": list(self.arg_names or ())}
+        return {
+            "test_id": self.test,
+            "name": self.name,
+            "call": self.call,
+            "cases": self.normalised_cases(),
+            "timeout": float(self.timeout),
+            "driver": self.driver,
+            "outcome": self.outcome,
+            "record_ops": bool(self.forbid is not None and self.forbid.aten),
+            "arg_names": list(self.arg_names or ()),
+        }
 
     def grade(self, record: dict, sources: Sequence[str] | None) -> tuple[str, str]:
         """``(status, reason)`` of one submission's record, as verification decides it.
@@ -138,7 +145,9 @@ class Exercise:
                 ops = record.get("ops")
                 if record.get("status") == "ok" and type(ops) is not list:
                     return "the child did not report the operations it ran"
-                why = self.forbid.ops_problem(self.name, [o for o in (ops if type(ops) is list else ()) if type(o) is str])
+                why = self.forbid.ops_problem(
+                    self.name, [o for o in (ops if type(ops) is list else ()) if type(o) is str]
+                )
             if why:
                 return why
         if record.get("status") != "ok":
@@ -158,8 +167,13 @@ class Exercise:
     def normalised_cases(self) -> list[dict[str, Any]]:
         """Each case as ``{"args": [...], "kwargs": {...}}``."""
         out = []
-        for case in (self.cases if self.call else [()]):
-            if isinstance(case, tuple) and len(case) == 2 and isinstance(case[1], dict) and isinstance(case[0], (tuple, list)):
+        for case in self.cases if self.call else [()]:
+            if (
+                isinstance(case, tuple)
+                and len(case) == 2
+                and isinstance(case[1], dict)
+                and isinstance(case[0], (tuple, list))
+            ):
                 out.append({"args": list(case[0]), "kwargs": dict(case[1])})
             elif isinstance(case, tuple):
                 out.append({"args": list(case), "kwargs": {}})
@@ -207,8 +221,11 @@ def outcome_verdict(got: Any, expected: Any, **tolerances: Any) -> str | None:
     if "raised" in got:
         names = got["raised"] if type(got["raised"]) is list else []
         if isinstance(expected, Raises):
-            return None if expected.exception in names else (
-                f"raised {names[0] if names else 'an exception'}, expected {expected.exception}")
+            return (
+                None
+                if expected.exception in names
+                else (f"raised {names[0] if names else 'an exception'}, expected {expected.exception}")
+            )
         return f"raised {names[0] if names else 'an exception'} on a case with an answer"
     if isinstance(expected, Raises):
         return f"returned a value where it must raise {expected.exception}"
@@ -232,8 +249,12 @@ def compare(got: Any, expected: Any, *, atol: float = 1e-5, rtol: float = 1e-4, 
         if not bool(torch.isclose(a, b, atol=atol, rtol=rtol).all()):
             return f"values differ by up to {float((a - b).abs().max()):.3g}"
         return None
-    if (type(got) is torch.Tensor and got.numel() == 1 and isinstance(expected, (int, float))
-            and not isinstance(expected, bool)):
+    if (
+        type(got) is torch.Tensor
+        and got.numel() == 1
+        and isinstance(expected, (int, float))
+        and not isinstance(expected, bool)
+    ):
         got = got.item()  # a one-element tensor stands for its number, as in course_utils.checks.check_equal
     if isinstance(expected, bool) or expected is None or isinstance(expected, str):
         return None if type(got) is type(expected) and got == expected else f"got {got!r}, expected {expected!r}"
@@ -258,7 +279,9 @@ def compare(got: Any, expected: Any, *, atol: float = 1e-5, rtol: float = 1e-4, 
             if why:
                 return f"{key}: {why}"
         return None
-    raise CourseError(f"The spec's reference returned a {type(expected).__name__}; return tensors, numbers, lists or dicts.")
+    raise CourseError(
+        f"The spec's reference returned a {type(expected).__name__}; return tensors, numbers, lists or dicts."
+    )
 
 
 @dataclass

@@ -61,8 +61,16 @@ def _as_kernel(kernel: Any) -> Any:
     return k.clone()
 
 
-def convolve(image: Any, kernel: Any, *, stride: int = 1, padding: int = 0, padding_mode: str = "zeros",
-             dilation: int = 1, mode: str = "correlation") -> Any:
+def convolve(
+    image: Any,
+    kernel: Any,
+    *,
+    stride: int = 1,
+    padding: int = 0,
+    padding_mode: str = "zeros",
+    dilation: int = 1,
+    mode: str = "correlation",
+) -> Any:
     """Depthwise 2-D convolution of ``image`` (C, H, W) with one 2-D ``kernel`` (kh, kw): returns (C, H_out, W_out).
 
     Example:
@@ -82,8 +90,10 @@ def convolve(image: Any, kernel: Any, *, stride: int = 1, padding: int = 0, padd
     kh, kw = kernel.shape
     span_h, span_w = dilation * (kh - 1) + 1, dilation * (kw - 1) + 1
     if span_h > h + 2 * padding or span_w > w + 2 * padding:
-        raise CourseError(f"The kernel spans {span_h}x{span_w} pixels but the padded image is only "
-                          f"{h + 2 * padding}x{w + 2 * padding}; use a smaller kernel or dilation, or more padding.")
+        raise CourseError(
+            f"The kernel spans {span_h}x{span_w} pixels but the padded image is only "
+            f"{h + 2 * padding}x{w + 2 * padding}; use a smaller kernel or dilation, or more padding."
+        )
     k = torch.flip(kernel, (0, 1)) if mode == "convolution" else kernel
     x = image[None]
     if padding:

@@ -27,7 +27,9 @@ def applied_kernel(kernel: Any, mode: str) -> Any:
 def window(padded: Any, channel: int, top: int, left: int, shape: tuple[int, int], dilation: int) -> Any:
     """The ``(kh, kw)`` input values under the kernel: every ``dilation``-th pixel from ``(top, left)`` of ``padded`` (C, H, W)."""
     kh, kw = shape
-    return padded[channel, top: top + dilation * (kh - 1) + 1: dilation, left: left + dilation * (kw - 1) + 1: dilation]
+    return padded[
+        channel, top : top + dilation * (kh - 1) + 1 : dilation, left : left + dilation * (kw - 1) + 1 : dilation
+    ]
 
 
 def arithmetic_html(row: int, col: int, kernel: Any, patch: Any) -> tuple[str, float]:
@@ -45,8 +47,9 @@ def arithmetic_html(row: int, col: int, kernel: Any, patch: Any) -> tuple[str, f
 
 def cell_label(row: int, col: int, shape: tuple[int, int]) -> str:
     """The position readout: ``output cell (row, column) = (r, c) of (H_out, W_out)`` as HTML."""
-    return (f"output cell <b>(row, column) = ({row}, {col})</b>"
-            f" <span style='color:#666'>of {shape[0]} x {shape[1]}</span>")
+    return (
+        f"output cell <b>(row, column) = ({row}, {col})</b> <span style='color:#666'>of {shape[0]} x {shape[1]}</span>"
+    )
 
 
 def kernel_number(value: float) -> str:
@@ -66,11 +69,19 @@ def number_fontsize(texts: list[str], cell_px: float, largest: int = 15, smalles
     return int(max(smallest, min(largest, 0.9 * cell_px / (0.62 * longest))))
 
 
-def titles(image_shape: tuple[int, ...], padding: int, kernel_shape: tuple[int, int], mode: str,
-           output_shape: tuple[int, ...] | None, channel: str | None) -> dict[str, str]:
+def titles(
+    image_shape: tuple[int, ...],
+    padding: int,
+    kernel_shape: tuple[int, int],
+    mode: str,
+    output_shape: tuple[int, ...] | None,
+    channel: str | None,
+) -> dict[str, str]:
     """The three panel titles: input (with its padding), kernel (flipped or not), output (with its channel)."""
     return {
         "in": f"input {tuple(image_shape)}" + (f", padded by {padding}" if padding else ""),
         "k": f"kernel {kernel_shape[0]}x{kernel_shape[1]}" + (", flipped" if mode == "convolution" else ""),
-        "out": "output" + (f" channel {channel}" if channel else "") + (f" {tuple(output_shape)}" if output_shape else ""),
+        "out": "output"
+        + (f" channel {channel}" if channel else "")
+        + (f" {tuple(output_shape)}" if output_shape else ""),
     }

@@ -30,7 +30,7 @@ def mosaic(maps: Any, columns: int) -> Any:
     out = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1), np.nan, dtype=np.float32)
     for i in range(c):
         r, q = divmod(i, columns)
-        out[r * (h + 1): r * (h + 1) + h, q * (w + 1): q * (w + 1) + w] = scaled[i]
+        out[r * (h + 1) : r * (h + 1) + h, q * (w + 1) : q * (w + 1) + w] = scaled[i]
     return out
 
 
@@ -70,10 +70,14 @@ class FeatureMapExplorer(FigureWidget):
                 m.training = flag
         self.activations = {name: v[0][0] for name, v in acts.items() if v and v[0].ndim == 4}
         if not self.activations:
-            raise CourseError("None of the chosen layers gives a feature map (N, C, H, W); pick convolution, ReLU or pooling layers.")
+            raise CourseError(
+                "None of the chosen layers gives a feature map (N, C, H, W); pick convolution, ReLU or pooling layers."
+            )
         self.input_shape = tuple(x.shape)
         names = list(self.activations)
-        self.layer = widgets.Dropdown(options=names, value=names[0], description="layer", layout=widgets.Layout(width="360px"))
+        self.layer = widgets.Dropdown(
+            options=names, value=names[0], description="layer", layout=widgets.Layout(width="360px")
+        )
         self.page = widgets.IntSlider(value=0, min=0, max=0, description="page")
         self.channel = widgets.IntSlider(value=0, min=0, max=0, description="channel")
         self.shapes = widgets.HTML()
@@ -94,7 +98,9 @@ class FeatureMapExplorer(FigureWidget):
         self._animated = (self.im_big, self.ax_big.title, self.box)
         for artist in self._animated:
             artist.set_animated(True)
-        self.view = widgets.VBox([widgets.HBox([self.layer, self.page, self.channel]), self.shapes, self._make_image_widget(), self.msg])
+        self.view = widgets.VBox(
+            [widgets.HBox([self.layer, self.page, self.channel]), self.shapes, self._make_image_widget(), self.msg]
+        )
         self.layer.observe(lambda change: self._on_layer(), "value")
         self.page.observe(lambda change: self._on_page(), "value")
         self.channel.observe(lambda change: self._on_channel(), "value")
@@ -109,8 +115,10 @@ class FeatureMapExplorer(FigureWidget):
         self.page.max = (c - 1) // PAGE
         self.page.value = 0
         self._hold = False
-        self.shapes.value = (f"input {self.input_shape} → <b>{self.layer.value}</b> output (1, {c}, {maps.shape[1]}, {maps.shape[2]}): "
-                             f"{c} channels of {maps.shape[1]}x{maps.shape[2]}")
+        self.shapes.value = (
+            f"input {self.input_shape} → <b>{self.layer.value}</b> output (1, {c}, {maps.shape[1]}, {maps.shape[2]}): "
+            f"{c} channels of {maps.shape[1]}x{maps.shape[2]}"
+        )
         self._draw_grid()
         self._draw_channel(full=True)
 
@@ -141,12 +149,14 @@ class FeatureMapExplorer(FigureWidget):
     def _draw_grid(self) -> None:
         maps = self.activations[self.layer.value].numpy()
         first = self.page.value * PAGE
-        shown = maps[first: first + PAGE]
+        shown = maps[first : first + PAGE]
         self.columns = math.ceil(math.sqrt(shown.shape[0]))
         self.grid_array = mosaic(shown, self.columns)
         self.im_grid.set_data(self.grid_array)
         self.im_grid.set_extent((-0.5, self.grid_array.shape[1] - 0.5, self.grid_array.shape[0] - 0.5, -0.5))
-        self.ax_grid.set_title(f"{self.layer.value}: channels {first}-{first + shown.shape[0] - 1} of {maps.shape[0]}", fontsize=11)
+        self.ax_grid.set_title(
+            f"{self.layer.value}: channels {first}-{first + shown.shape[0] - 1} of {maps.shape[0]}", fontsize=11
+        )
 
     def _draw_channel(self, full: bool) -> None:
         maps = self.activations[self.layer.value]

@@ -63,18 +63,27 @@ class ConvFigure:
         self.guides = [ax.axhline(0, color=RED, linewidth=0.8, alpha=0.45) for ax in (self.ax_in, self.ax_out)]
         self.guides += [ax.axvline(0, color=RED, linewidth=0.8, alpha=0.45) for ax in (self.ax_in, self.ax_out)]
         # the kernel's numbers: 25 text artists made once, re-used (set_text) for any kernel of up to 25 entries
-        self.k_texts = [self.ax_k.text(0, 0, "", ha="center", va="center", visible=False, clip_on=True) for _ in range(25)]
+        self.k_texts = [
+            self.ax_k.text(0, 0, "", ha="center", va="center", visible=False, clip_on=True) for _ in range(25)
+        ]
         self.message = self.fig.text(0.5, 0.5, "", ha="center", va="center", color="#b00020", fontsize=12, wrap=True)
         # An update re-draws only what changed (see Compositor): the background (white figure, the one-line
         # message) is a full Agg draw, needed only when the message changes; each group below, frame included, is
         # re-drawn alone, over cached pixels, when its content or its box changes; the window's marks are drawn
         # on top at every position. A full re-draw gives the same pixels (tested).
         spines = {ax: tuple(ax.spines.values()) for ax in (self.ax_in, self.ax_k, self.ax_out)}
-        self.compositor = Compositor(self.fig, {
-            "in_title": (self.ax_in.title,), "in": (self.im_in, *spines[self.ax_in]),
-            "k_title": (self.ax_k.title,), "k": (self.im_k, *self.k_texts, *spines[self.ax_k]),
-            "out_title": (self.ax_out.title,), "out": (self.im_out, *spines[self.ax_out]),
-        }, overlay=(*self.guides, self.patch, self.cell))
+        self.compositor = Compositor(
+            self.fig,
+            {
+                "in_title": (self.ax_in.title,),
+                "in": (self.im_in, *spines[self.ax_in]),
+                "k_title": (self.ax_k.title,),
+                "k": (self.im_k, *self.k_texts, *spines[self.ax_k]),
+                "out_title": (self.ax_out.title,),
+                "out": (self.im_out, *spines[self.ax_out]),
+            },
+            overlay=(*self.guides, self.patch, self.cell),
+        )
         self._boxes: dict[str, Any] = {}  # each axes' box in pixels (x, w, h)
         self._valid: bool | None = None
 

@@ -90,8 +90,12 @@ class KernelGrid:
         self._on_message = on_message
         self._busy = False  # True while the grid itself writes its boxes
         self.message = ""
-        self.size = widgets.ToggleButtons(options=list(SIZES), value="5x5" if max(kernel.shape) > 3 else "3x3",
-                                          description="grid", style={"button_width": "48px", "description_width": "70px"})
+        self.size = widgets.ToggleButtons(
+            options=list(SIZES),
+            value="5x5" if max(kernel.shape) > 3 else "3x3",
+            description="grid",
+            style={"button_width": "48px", "description_width": "70px"},
+        )
         self.texts = [[widgets.Text(layout=widgets.Layout(width="52px")) for _ in range(5)] for _ in range(5)]
         self.box = widgets.GridBox(children=[], layout=widgets.Layout(grid_template_columns="repeat(3, 56px)"))
         self.view = widgets.VBox([self.size, self.box])

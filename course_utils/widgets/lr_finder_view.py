@@ -40,14 +40,20 @@ class LRFinderView(FigureWidget):
         from ..training import METHODS, LRFinderResult
 
         if not isinstance(result, LRFinderResult):
-            raise CourseError("LRFinderView needs the result of course_utils.lr_find(...), e.g. LRFinderView(lr_find(model, loader, opt, loss_fn)).")
+            raise CourseError(
+                "LRFinderView needs the result of course_utils.lr_find(...), e.g. LRFinderView(lr_find(model, loader, opt, loss_fn))."
+            )
         if len(result.lrs) < 3:
-            raise CourseError("The range test stopped after fewer than 3 steps: lower start_lr or raise diverge_th, then run lr_find again.")
+            raise CourseError(
+                "The range test stopped after fewer than 3 steps: lower start_lr or raise diverge_th, then run lr_find again."
+            )
         self.result = result
         self.raw = list(result.raw_losses) if len(result.raw_losses) == len(result.lrs) else list(result.losses)
         self.smooth = widgets.FloatSlider(value=smooth, min=0.0, max=0.99, step=0.01, description="smoothing")
         self.method = widgets.ToggleButtons(options=list(METHODS), value="valley", description="use")
-        self.schedule = widgets.ToggleButtons(options=["onecycle", "warmup_cosine"], value="onecycle", description="schedule")
+        self.schedule = widgets.ToggleButtons(
+            options=["onecycle", "warmup_cosine"], value="onecycle", description="schedule"
+        )
         self.steps = widgets.IntSlider(value=steps, min=50, max=max(5000, steps), step=50, description="steps")
         self.msg = widgets.HTML()
         self.fig = new_figure(10.0, 3.4, dpi=72)
@@ -65,8 +71,13 @@ class LRFinderView(FigureWidget):
         self.ax_sched.grid(alpha=0.3)
         lo, hi = min(self.raw), max(self.raw)
         self.ax_loss.set_ylim(lo - 0.05 * (hi - lo), min(hi, lo + 4 * (self.raw[0] - lo + 1e-12)) + 0.05 * (hi - lo))
-        self.view = widgets.VBox([self._make_image_widget(), widgets.HBox([widgets.VBox([self.smooth, self.method]),
-                                                                           widgets.VBox([self.schedule, self.steps])]), self.msg])
+        self.view = widgets.VBox(
+            [
+                self._make_image_widget(),
+                widgets.HBox([widgets.VBox([self.smooth, self.method]), widgets.VBox([self.schedule, self.steps])]),
+                self.msg,
+            ]
+        )
         for w in (self.smooth, self.method, self.schedule, self.steps):
             w.observe(lambda change: self._update(), "value")
         self._update()
@@ -99,4 +110,4 @@ class LRFinderView(FigureWidget):
         self._refresh()
 
     def _summary(self) -> str:
-        return f"LRFinderView({len(self.result.lrs)} points; suggestions {({m: float(f'{v:.3g}') for m, v in self.suggestions.items()})})"
+        return f"LRFinderView({len(self.result.lrs)} points; suggestions { ({m: float(f'{v:.3g}') for m, v in self.suggestions.items()}) })"

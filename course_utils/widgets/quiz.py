@@ -62,12 +62,16 @@ def encode_answer(answer: Any, explain: str = "", *, tolerance: float | None = N
 def decode_answer(key: str) -> dict[str, Any]:
     """The ``{"answer": ..., "explain": ..., ["tolerance": ...]}`` stored in a ``key`` (see :func:`encode_answer`)."""
     if not isinstance(key, str) or not key.startswith(PREFIX):
-        raise CourseError(f"A quiz key starts with {PREFIX!r}; make it with course_utils.widgets.quiz.encode_answer(...).")
-    data = key[len(PREFIX):]
+        raise CourseError(
+            f"A quiz key starts with {PREFIX!r}; make it with course_utils.widgets.quiz.encode_answer(...)."
+        )
+    data = key[len(PREFIX) :]
     try:
         body = json.loads(zlib.decompress(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))).decode("utf-8"))
     except (ValueError, zlib.error) as exc:
-        raise CourseError("This quiz key is damaged (was it cut when copied?); make it again with encode_answer(...).") from exc
+        raise CourseError(
+            "This quiz key is damaged (was it cut when copied?); make it again with encode_answer(...)."
+        ) from exc
     if not isinstance(body, dict) or "answer" not in body:
         raise CourseError("This quiz key holds no answer; make it again with encode_answer(...).")
     return body
@@ -79,12 +83,16 @@ def _normal_text(text: Any) -> str:
 
 def _validate(questions: Any) -> list[dict[str, Any]]:
     if not isinstance(questions, (list, tuple)) or not questions:
-        raise CourseError("Quiz needs a non-empty list of question dicts, e.g. "
-                          "Quiz([{'question': ..., 'options': [...], 'key': encode_answer(0, 'why')}]).")
+        raise CourseError(
+            "Quiz needs a non-empty list of question dicts, e.g. "
+            "Quiz([{'question': ..., 'options': [...], 'key': encode_answer(0, 'why')}])."
+        )
     out = []
     for i, q in enumerate(questions, 1):
         if not isinstance(q, dict) or "question" not in q or ("answer" in q) == ("key" in q):
-            raise CourseError(f"Question {i} must be a dict with a 'question' and either a 'key' (from encode_answer) or an 'answer'.")
+            raise CourseError(
+                f"Question {i} must be a dict with a 'question' and either a 'key' (from encode_answer) or an 'answer'."
+            )
         q = dict(q)
         if "key" in q:
             q.update(decode_answer(q.pop("key")))
@@ -93,8 +101,12 @@ def _validate(questions: Any) -> list[dict[str, Any]]:
         if "options" in q:
             q["kind"] = "choice"
             if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(q["options"]):
-                raise CourseError(f"Question {i}: the answer must be the index (0 to {len(q['options']) - 1}) of the right option.")
-        elif isinstance(answer, str) or (isinstance(answer, (list, tuple)) and answer and all(isinstance(a, str) for a in answer)):
+                raise CourseError(
+                    f"Question {i}: the answer must be the index (0 to {len(q['options']) - 1}) of the right option."
+                )
+        elif isinstance(answer, str) or (
+            isinstance(answer, (list, tuple)) and answer and all(isinstance(a, str) for a in answer)
+        ):
             q["kind"] = "text"
             q["answer"] = [_normal_text(a) for a in ([answer] if isinstance(answer, str) else answer)]
             if not all(q["answer"]):
@@ -135,14 +147,20 @@ class Quiz(FigureWidget):
             title = widgets.HTML(f"<b>{i + 1}. {_esc(q['question'])}</b>")
             feedback = widgets.HTML()
             if q["kind"] == "choice":
-                control = widgets.RadioButtons(options=[(str(o), k) for k, o in enumerate(q["options"])], value=None,
-                                               layout=widgets.Layout(width="auto"))
+                control = widgets.RadioButtons(
+                    options=[(str(o), k) for k, o in enumerate(q["options"])],
+                    value=None,
+                    layout=widgets.Layout(width="auto"),
+                )
                 control.observe(lambda change, i=i: None if self._quiet else self._attempt(i, change["new"]), "value")
                 rows.append(widgets.VBox([title, control, feedback]))
             else:
                 # continuous_update=False: the value reaches the kernel when Enter is pressed (or the box loses focus)
-                control = widgets.Text(placeholder="type a number" if q["kind"] == "number" else "type your answer",
-                                       continuous_update=False, layout=widgets.Layout(width="180px"))
+                control = widgets.Text(
+                    placeholder="type a number" if q["kind"] == "number" else "type your answer",
+                    continuous_update=False,
+                    layout=widgets.Layout(width="180px"),
+                )
                 control.observe(lambda change, i=i: None if self._quiet else self._attempt(i, change["new"]), "value")
                 button = widgets.Button(description="Check", layout=widgets.Layout(width="80px"))
                 button.on_click(lambda _b, i=i, control=control: self._attempt(i, control.value))
@@ -170,12 +188,16 @@ class Quiz(FigureWidget):
         Returns whether it is right, or ``None`` when nothing usable was given (empty, or not a number).
         """
         if not 0 <= i < len(self.questions):
-            raise CourseError(f"This quiz has questions 0 to {len(self.questions) - 1} (0-based); there is no question {i}.")
+            raise CourseError(
+                f"This quiz has questions 0 to {len(self.questions) - 1} (0-based); there is no question {i}."
+            )
         control, q = self._inputs[i], self.questions[i]
         if q["kind"] == "choice":
             shown = None if value is None else int(value)
             if shown is not None and not 0 <= shown < len(q["options"]):
-                raise CourseError(f"Question {i} has options 0 to {len(q['options']) - 1} (0-based); {shown} is not one.")
+                raise CourseError(
+                    f"Question {i} has options 0 to {len(q['options']) - 1} (0-based); {shown} is not one."
+                )
         else:
             shown = "" if value is None else str(value).strip()
         if control.value != shown:
@@ -203,7 +225,11 @@ class Quiz(FigureWidget):
             else:
                 self.answers[i] = str(value).strip() if q["kind"] == "text" else int(value)
             result = self.is_correct(i)
-            mark = '<span style="color:#1a7f37">✓ Right.</span>' if result else '<span style="color:#b00020">✗ Not quite.</span>'
+            mark = (
+                '<span style="color:#1a7f37">✓ Right.</span>'
+                if result
+                else '<span style="color:#b00020">✗ Not quite.</span>'
+            )
             fb.value = f"{mark} {_esc(q['explain'])}"
         tried = sum(a is not None for a in self.answers)
         self.tally.value = f"<i>{self.score()} of {len(self.questions)} right so far.</i>" if tried else ""
@@ -233,7 +259,9 @@ class Quiz(FigureWidget):
                     for n, part in enumerate(textwrap.wrap(f"({chr(97 + k)}) {o}", 84)):
                         lines.append((("     " if n == 0 else "         ") + part, {}))
             else:
-                lines.append((f"     answer: {'a number' if q['kind'] == 'number' else 'a word or two'}", {"style": "italic"}))
+                lines.append(
+                    (f"     answer: {'a number' if q['kind'] == 'number' else 'a word or two'}", {"style": "italic"})
+                )
         height = 0.3 + 0.24 * len(lines)
         fig = new_figure(8.0, height, dpi=80)
         for n, (text, kw) in enumerate(lines):

@@ -56,8 +56,11 @@ class ReceptiveFieldView(FigureWidget):
             raise CourseError("The model has no layer with a spatial output (N, C, H, W) to inspect.")
         modules = dict(model.named_modules())
         outputs: dict[str, Any] = {}
-        handles = [modules[n].register_forward_hook(lambda m, a, out, n=n: outputs.__setitem__(n, out))
-                   for n in self.rows if n in modules]
+        handles = [
+            modules[n].register_forward_hook(lambda m, a, out, n=n: outputs.__setitem__(n, out))
+            for n in self.rows
+            if n in modules
+        ]
         modes = {m: m.training for m in model.modules()}
         param = next(model.parameters(), None)
         self._x = x.to(param.device if param is not None else "cpu").requires_grad_()
@@ -72,7 +75,9 @@ class ReceptiveFieldView(FigureWidget):
         self._outputs = {n: o for n, o in outputs.items() if isinstance(o, torch.Tensor) and o.requires_grad}
         names = [n for n in self.rows if n in self._outputs]
         if not names:
-            raise CourseError("No layer output depends on the input through gradients; is the model frozen with torch.no_grad()?")
+            raise CourseError(
+                "No layer output depends on the input through gradients; is the model frozen with torch.no_grad()?"
+            )
         last = names[-1]
         self.layer = widgets.Dropdown(options=names, value=last, description="layer")
         self.unit_row = widgets.IntSlider(description="unit row")
@@ -96,7 +101,9 @@ class ReceptiveFieldView(FigureWidget):
         self.ax_img.add_patch(self.box)
         self.ax_erf.add_patch(self.box_erf)
         (self.centre,) = self.ax_img.plot([0], [0], "+", color="#00e5ff", markersize=12)
-        self.view = widgets.VBox([widgets.HBox([self.layer, self.unit_row, self.unit_col]), self.info, self._make_image_widget()])
+        self.view = widgets.VBox(
+            [widgets.HBox([self.layer, self.unit_row, self.unit_col]), self.info, self._make_image_widget()]
+        )
         self.layer.observe(lambda change: self._on_layer(), "value")
         self.unit_row.observe(lambda change: self._update(), "value")
         self.unit_col.observe(lambda change: self._update(), "value")
@@ -122,7 +129,9 @@ class ReceptiveFieldView(FigureWidget):
         import torch
 
         out = self._outputs[self.layer.value]
-        (grad,) = torch.autograd.grad(out[0, :, self.unit_row.value, self.unit_col.value].sum(), self._x, retain_graph=True)
+        (grad,) = torch.autograd.grad(
+            out[0, :, self.unit_row.value, self.unit_col.value].sum(), self._x, retain_graph=True
+        )
         return grad[0].abs().sum(0).cpu()
 
     def _update(self) -> None:
@@ -141,10 +150,16 @@ class ReceptiveFieldView(FigureWidget):
         unit = f"{self.layer.value}[{self.unit_row.value}, {self.unit_col.value}]"
         self.ax_img.set_title(f"theoretical field of {unit}: {r.size[0]:g}x{r.size[1]:g}", fontsize=11)
         nz = (self.erf > 1e-3 * peak).nonzero() if peak > 0 else None
-        span = "none" if nz is None or len(nz) == 0 else f"{int(nz[:, 0].max() - nz[:, 0].min() + 1)}x{int(nz[:, 1].max() - nz[:, 1].min() + 1)}"
+        span = (
+            "none"
+            if nz is None or len(nz) == 0
+            else f"{int(nz[:, 0].max() - nz[:, 0].min() + 1)}x{int(nz[:, 1].max() - nz[:, 1].min() + 1)}"
+        )
         self.ax_erf.set_title(f"effective field |d unit / d input| (non-zero span {span})", fontsize=11)
-        self.info.value = (f"layer <b>{self.layer.value}</b> ({r.type}) output {r.output_shape}; field {r.size[0]:g}x{r.size[1]:g}, "
-                           f"jump {r.jump[0]:g}, start {r.start[0]:g}")
+        self.info.value = (
+            f"layer <b>{self.layer.value}</b> ({r.type}) output {r.output_shape}; field {r.size[0]:g}x{r.size[1]:g}, "
+            f"jump {r.jump[0]:g}, start {r.start[0]:g}"
+        )
         self._refresh()
 
     def close(self) -> None:

@@ -17,14 +17,24 @@ SCHEDULES = ("step", "multistep", "exponential", "cosine", "cosine_restarts", "w
 # name -> parameter -> (default, min, max, step, kind)   kind: "int" | "float" | "frac"
 PARAMS: dict[str, dict[str, tuple[float, float, float, float, str]]] = {
     "step": {"step_size": (30, 1, 200, 1, "int"), "gamma": (0.1, 0.05, 0.95, 0.05, "float")},
-    "multistep": {"first_milestone": (50, 1, 300, 1, "int"), "second_milestone": (75, 1, 300, 1, "int"),
-                  "gamma": (0.1, 0.05, 0.95, 0.05, "float")},
+    "multistep": {
+        "first_milestone": (50, 1, 300, 1, "int"),
+        "second_milestone": (75, 1, 300, 1, "int"),
+        "gamma": (0.1, 0.05, 0.95, 0.05, "float"),
+    },
     "exponential": {"gamma": (0.97, 0.8, 0.999, 0.001, "float")},
     "cosine": {"eta_min_fraction": (0.0, 0.0, 0.5, 0.01, "frac")},
-    "cosine_restarts": {"T_0": (20, 1, 100, 1, "int"), "T_mult": (2, 1, 3, 1, "int"), "eta_min_fraction": (0.0, 0.0, 0.5, 0.01, "frac")},
+    "cosine_restarts": {
+        "T_0": (20, 1, 100, 1, "int"),
+        "T_mult": (2, 1, 3, 1, "int"),
+        "eta_min_fraction": (0.0, 0.0, 0.5, 0.01, "frac"),
+    },
     "warmup_cosine": {"warmup_steps": (10, 1, 100, 1, "int"), "start_factor": (0.01, 0.001, 1.0, 0.001, "float")},
-    "onecycle": {"pct_start": (0.3, 0.05, 0.95, 0.05, "float"), "div_factor": (25, 1, 100, 1, "float"),
-                 "final_div_factor": (1e4, 1, 1e5, 1, "float")},
+    "onecycle": {
+        "pct_start": (0.3, 0.05, 0.95, 0.05, "float"),
+        "div_factor": (25, 1, 100, 1, "float"),
+        "final_div_factor": (1e4, 1, 1e5, 1, "float"),
+    },
 }
 
 
@@ -52,20 +62,36 @@ def schedule_curve(name: str, steps: int = 100, lr: float = 0.1, **params: Any) 
     if name == "step":
         sched = S.StepLR(opt, step_size=int(p["step_size"]), gamma=p["gamma"])
     elif name == "multistep":
-        sched = S.MultiStepLR(opt, milestones=sorted({int(p["first_milestone"]), int(p["second_milestone"])}), gamma=p["gamma"])
+        sched = S.MultiStepLR(
+            opt, milestones=sorted({int(p["first_milestone"]), int(p["second_milestone"])}), gamma=p["gamma"]
+        )
     elif name == "exponential":
         sched = S.ExponentialLR(opt, gamma=p["gamma"])
     elif name == "cosine":
         sched = S.CosineAnnealingLR(opt, T_max=steps - 1, eta_min=lr * p["eta_min_fraction"])
     elif name == "cosine_restarts":
-        sched = S.CosineAnnealingWarmRestarts(opt, T_0=int(p["T_0"]), T_mult=int(p["T_mult"]), eta_min=lr * p["eta_min_fraction"])
+        sched = S.CosineAnnealingWarmRestarts(
+            opt, T_0=int(p["T_0"]), T_mult=int(p["T_mult"]), eta_min=lr * p["eta_min_fraction"]
+        )
     elif name == "warmup_cosine":
         warm = min(int(p["warmup_steps"]), steps - 1)
-        sched = S.SequentialLR(opt, [S.LinearLR(opt, start_factor=p["start_factor"], total_iters=warm),
-                                     S.CosineAnnealingLR(opt, T_max=max(1, steps - 1 - warm))], milestones=[warm])
+        sched = S.SequentialLR(
+            opt,
+            [
+                S.LinearLR(opt, start_factor=p["start_factor"], total_iters=warm),
+                S.CosineAnnealingLR(opt, T_max=max(1, steps - 1 - warm)),
+            ],
+            milestones=[warm],
+        )
     else:
-        sched = S.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=p["pct_start"], div_factor=p["div_factor"],
-                             final_div_factor=p["final_div_factor"])
+        sched = S.OneCycleLR(
+            opt,
+            max_lr=lr,
+            total_steps=steps,
+            pct_start=p["pct_start"],
+            div_factor=p["div_factor"],
+            final_div_factor=p["final_div_factor"],
+        )
     out = []
     for _ in range(steps):
         out.append(opt.param_groups[0]["lr"])
@@ -94,11 +120,26 @@ class ScheduleExplorer(FigureWidget):
             self.sliders[name] = {}
             for key, (default, lo, hi, step, kind) in spec.items():
                 cls = widgets.IntSlider if kind == "int" else widgets.FloatSlider
-                s = cls(value=default, min=lo, max=hi, step=step, description=key,
-                        style={"description_width": "120px"}, layout=widgets.Layout(width="360px"))
+                s = cls(
+                    value=default,
+                    min=lo,
+                    max=hi,
+                    step=step,
+                    description=key,
+                    style={"description_width": "120px"},
+                    layout=widgets.Layout(width="360px"),
+                )
                 if key == "final_div_factor":
-                    s = widgets.FloatLogSlider(value=default, base=10, min=0, max=5, step=0.1, description=key,
-                                               style={"description_width": "120px"}, layout=widgets.Layout(width="360px"))
+                    s = widgets.FloatLogSlider(
+                        value=default,
+                        base=10,
+                        min=0,
+                        max=5,
+                        step=0.1,
+                        description=key,
+                        style={"description_width": "120px"},
+                        layout=widgets.Layout(width="360px"),
+                    )
                 s.observe(lambda change: self._update(), "value")
                 self.sliders[name][key] = s
         self.param_box = widgets.VBox()
@@ -110,7 +151,9 @@ class ScheduleExplorer(FigureWidget):
         self.ax.set_xlabel("optimizer step")
         self.ax.set_ylabel("learning rate")
         self.ax.grid(alpha=0.3)
-        self.view = widgets.HBox([self._make_image_widget(), widgets.VBox([self.schedule, self.steps, self.lr, self.param_box, self.msg])])
+        self.view = widgets.HBox(
+            [self._make_image_widget(), widgets.VBox([self.schedule, self.steps, self.lr, self.param_box, self.msg])]
+        )
         for w in (self.steps, self.lr):
             w.observe(lambda change: self._update(), "value")
         self.schedule.observe(lambda change: self._update(), "value")
@@ -134,7 +177,9 @@ class ScheduleExplorer(FigureWidget):
             self.ax.set_xlim(0, len(self.curve) - 1)
             top = max(self.curve)
             self.ax.set_ylim(0, top * 1.08 if top > 0 else 1)
-        self.ax.set_title(f"{name}: lr from {self.curve[0]:.3g} to {self.curve[-1]:.3g}" if self.curve else name, fontsize=11)
+        self.ax.set_title(
+            f"{name}: lr from {self.curve[0]:.3g} to {self.curve[-1]:.3g}" if self.curve else name, fontsize=11
+        )
         self._refresh()
 
     def _summary(self) -> str:

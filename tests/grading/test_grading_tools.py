@@ -32,14 +32,22 @@ CH = "90_toy"
 def alembic_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """nbgrader runs `alembic` from PATH when it opens a gradebook (the Makefile puts the environment first too)."""
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
 VISIBLE = '"""Check that f doubles."""\nassert f(2) == 4'
 TEST = VISIBLE + "\n### BEGIN HIDDEN TESTS\nassert f(-3) == -6\n### END HIDDEN TESTS"
 SOLUTION = "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
 
 
 def _meta(grade_id: str, *, solution: bool, points: float | None = None) -> dict:
-    meta = {"grade": points is not None, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
-            "solution": solution, "task": False}
+    meta = {
+        "grade": points is not None,
+        "grade_id": grade_id,
+        "locked": not solution,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
     if points is not None:
         meta["points"] = points
     return {"nbgrader": meta}
@@ -57,11 +65,13 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
             gb.add_notebook(CH, CH)
             recorded = new_code_cell(TEST, metadata=_meta("test_f", solution=False, points=2.0))
             gb.update_or_create_grade_cell("test_f", CH, CH, max_score=2.0, cell_type="code")
-            gb.update_or_create_source_cell("test_f", CH, CH, source=TEST, cell_type="code", locked=True,
-                                            checksum=compute_checksum(recorded))
+            gb.update_or_create_source_cell(
+                "test_f", CH, CH, source=TEST, cell_type="code", locked=True, checksum=compute_checksum(recorded)
+            )
             gb.update_or_create_solution_cell("f", CH, CH)
-            gb.update_or_create_source_cell("f", CH, CH, source="def f(x):\n    # YOUR CODE HERE", cell_type="code",
-                                            locked=False)
+            gb.update_or_create_source_cell(
+                "f", CH, CH, source="def f(x):\n    # YOUR CODE HERE", cell_type="code", locked=False
+            )
     return path
 
 
@@ -97,8 +107,10 @@ def _sanitize(released: Path, tmp_path: Path, cells: list, cls: type = RestoreHi
 
 
 def _handin(test_source: str = VISIBLE, points: float = 2.0) -> list:
-    return [new_code_cell("def f(x):\n    return 2 * x", metadata=_meta("f", solution=True)),
-            new_code_cell(test_source, metadata=_meta("test_f", solution=False, points=points))]
+    return [
+        new_code_cell("def f(x):\n    return 2 * x", metadata=_meta("f", solution=True)),
+        new_code_cell(test_source, metadata=_meta("test_f", solution=False, points=points)),
+    ]
 
 
 def test_released_test_cell_gets_hidden_tests_back_without_a_warning(released: Path, tmp_path: Path) -> None:
@@ -170,8 +182,10 @@ LOG = """[AutogradeApp | INFO] Sanitizing /c/.autograde-work/w0/submitted/ada/01
 
 def test_log_is_read_hand_in_by_hand_in() -> None:
     found = read_log(LOG)
-    assert found[("ada", "01_conv")].notes == ["locked cell test_loops edited (nbgrader ran the original)",
-                                               "cell conv appears more than once (graded: its last copy)"]
+    assert found[("ada", "01_conv")].notes == [
+        "locked cell test_loops edited (nbgrader ran the original)",
+        "cell conv appears more than once (graded: its last copy)",
+    ]
     assert not found[("ada", "01_conv")].reason
     assert found[("bob", "01_conv")].reason == "the kernel died (DeadKernelError: Kernel died)"
     assert found[("bob", "01_conv")].notes == []  # "Removing failed assignment" is the failure itself
@@ -180,11 +194,19 @@ def test_log_is_read_hand_in_by_hand_in() -> None:
     assert found[("eve", "01_conv")].reason == "nbgrader crashed on it (KeyError: 'grade_id')"
     assert found[("fay", "01_conv")].reason == "nbgrader stopped on it (see autograde.log)"
     assert ("dee", "01_conv") not in found  # nothing to say about an uneventful hand-in
-    lines = summary([Outcome("bob", "01_conv", reason=found[("bob", "01_conv")].reason),
-                     Outcome("dee", "01_conv", status="graded")], 60.0, 2)
+    lines = summary(
+        [
+            Outcome("bob", "01_conv", reason=found[("bob", "01_conv")].reason),
+            Outcome("dee", "01_conv", status="graded"),
+        ],
+        60.0,
+        2,
+    )
     assert lines[0].startswith("autograde: 1 of 2 hand-in(s) graded by nbgrader in 60 s with 2 process(es)")
-    assert lines[1:] == ["  bob 01_conv: not graded by nbgrader: the kernel died (DeadKernelError: Kernel died); "
-                         "verification still grades it"]
+    assert lines[1:] == [
+        "  bob 01_conv: not graded by nbgrader: the kernel died (DeadKernelError: Kernel died); "
+        "verification still grades it"
+    ]
 
 
 def test_students_are_split_evenly_and_never_across_processes() -> None:
@@ -192,7 +214,7 @@ def test_students_are_split_evenly_and_never_across_processes() -> None:
     groups = split_by_student(handins, 3)
     assert sorted(h for g in groups for h in g) == sorted(handins)
     owners = [{s for s, _ in g} for g in groups]
-    assert all(not (a & b) for i, a in enumerate(owners) for b in owners[i + 1:]), owners
+    assert all(not (a & b) for i, a in enumerate(owners) for b in owners[i + 1 :]), owners
     assert max(map(len, groups)) - min(map(len, groups)) <= 2
     assert len(split_by_student(handins[:2], 8)) == 1  # never more processes than students
 
@@ -212,19 +234,25 @@ def test_merge_gradebook_copies_only_the_chosen_handins(released: Path, tmp_path
 
 
 def test_merge_refuses_a_gradebook_of_another_release(released: Path, tmp_path: Path) -> None:
-    other = _gradebook(released, tmp_path / "other.db", {"ada": 2.0}, test="test_g")  # a release whose test cell is another
+    other = _gradebook(
+        released, tmp_path / "other.db", {"ada": 2.0}, test="test_g"
+    )  # a release whose test cell is another
     course = _gradebook(released, tmp_path / "course.db")
     with pytest.raises(SystemExit, match="different releases"):
         merge_gradebook(other, course)
 
 
-def test_merge_command_joins_classes_graded_on_two_machines(released: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_merge_command_joins_classes_graded_on_two_machines(
+    released: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     here, there = tmp_path / "here", tmp_path / "there"
     for folder, students in ((here, {"ada": 2.0}), (there, {"bob": 1.0})):
         folder.mkdir()
         _gradebook(released, folder / "gradebook.db", students)
-        rows = [{"student": s, "chapter": CH, "verified": v, "nbgrader": v, "max_score": 2.0, "flags": [],
-                 "exercises": []} for s, v in students.items()]
+        rows = [
+            {"student": s, "chapter": CH, "verified": v, "nbgrader": v, "max_score": 2.0, "flags": [], "exercises": []}
+            for s, v in students.items()
+        ]
         (folder / "verification.json").write_text(json.dumps(rows))
         (folder / "autograded" / next(iter(students)) / CH).mkdir(parents=True)
         (folder / "autograded" / next(iter(students)) / CH / f"{CH}.ipynb").write_text("{}")

@@ -39,7 +39,9 @@ STUDENTS = ("solution", "stubs", "wrong")
 
 
 def _solution_ids(nb: nbformat.NotebookNode) -> list[str]:
-    return [m["grade_id"] for c in nb.cells if c.cell_type == "code" and (m := nbtools.nbgrader_meta(c)).get("solution")]
+    return [
+        m["grade_id"] for c in nb.cells if c.cell_type == "code" and (m := nbtools.nbgrader_meta(c)).get("solution")
+    ]
 
 
 @pytest.mark.parametrize("chapter", chapter_params())
@@ -48,7 +50,8 @@ def test_every_autograder_cell_has_a_spec_entry(chapter: str) -> None:
     path = spec_path(ROOT, chapter)
     assert path.is_file(), (
         f"{chapter} has no verification spec: write grading/{chapter}.py with one Exercise per autograder cell "
-        f"(see grading/01_convolution.py and course_utils/grading/spec.py), or its grades cannot be verified.")
+        f"(see grading/01_convolution.py and course_utils/grading/spec.py), or its grades cannot be verified."
+    )
     spec = load_spec(ROOT, chapter)
     source = gradetools.read_notebook(gradetools.solution_path(chapter))
     release = gradetools.read_notebook(gradetools.release_path(chapter))
@@ -62,8 +65,9 @@ def test_every_autograder_cell_has_a_spec_entry(chapter: str) -> None:
     for ex in spec.exercises:
         for ids, where in ((_solution_ids(source), "solutions/"), (_solution_ids(release), "notebooks/")):
             absent = [gid for gid in ex.solutions if gid not in ids]
-            assert not absent, (f"grading/{chapter}.py: {ex.test} runs solution cell(s) {absent}, "
-                                f"absent from {where}{chapter}.")
+            assert not absent, (
+                f"grading/{chapter}.py: {ex.test} runs solution cell(s) {absent}, absent from {where}{chapter}."
+            )
 
 
 def _answered(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
@@ -96,10 +100,14 @@ def _verify_chapter(chapter: str) -> dict[str, list[Verdict]]:
     spec = load_spec(ROOT, chapter)
     source = gradetools.read_notebook(gradetools.solution_path(chapter))
     release = gradetools.read_notebook(gradetools.release_path(chapter))
-    instructor = {nbtools.nbgrader_meta(c)["grade_id"]: c.source for c in source.cells
-                  if nbtools.nbgrader_meta(c).get("solution")}
-    submissions = {"solution": _answered(release, instructor), "stubs": release,
-                   "wrong": _answered(release, {**instructor, **WRONG.get(chapter, {})})}
+    instructor = {
+        nbtools.nbgrader_meta(c)["grade_id"]: c.source for c in source.cells if nbtools.nbgrader_meta(c).get("solution")
+    }
+    submissions = {
+        "solution": _answered(release, instructor),
+        "stubs": release,
+        "wrong": _answered(release, {**instructor, **WRONG.get(chapter, {})}),
+    }
     handins = {}
     for student, nb in submissions.items():
         for ex in spec.exercises:
@@ -124,16 +132,21 @@ def verified(request: pytest.FixtureRequest) -> dict:
     with ThreadPoolExecutor(max_workers=2) as pool:
         by_chapter = dict(zip(SPEC_CHAPTERS, pool.map(_verify_chapter, SPEC_CHAPTERS)))
     seconds = time.monotonic() - start
-    gradetools.report(request.config, f"\n[specs] verified {len(STUDENTS)} submissions x {len(SPEC_CHAPTERS)} chapters "
-                                      f"in {seconds:.1f} s (one child per chapter, 2 at a time)")
+    gradetools.report(
+        request.config,
+        f"\n[specs] verified {len(STUDENTS)} submissions x {len(SPEC_CHAPTERS)} chapters "
+        f"in {seconds:.1f} s (one child per chapter, 2 at a time)",
+    )
     return {(student, chapter): found for chapter, by in by_chapter.items() for student, found in by.items()}
 
 
 def _result(verified: dict, student: str, chapter: str) -> list[Verdict]:
     require_chapter(chapter)
     if chapter not in SPEC_CHAPTERS:
-        pytest.fail(f"{chapter} has no verification spec: write grading/{chapter}.py with one Exercise per "
-                    "autograder cell (see grading/01_convolution.py).")
+        pytest.fail(
+            f"{chapter} has no verification spec: write grading/{chapter}.py with one Exercise per "
+            "autograder cell (see grading/01_convolution.py)."
+        )
     result = verified.get((student, chapter))
     assert result is not None, f"{student}'s {chapter} was not verified"
     return result
@@ -149,8 +162,9 @@ def test_instructor_solutions_score_full_marks(chapter: str, verified: dict) -> 
     assert all(v.status == "passed" for v in verdicts), f"{chapter}: {_table(verdicts)}"
     release = gradetools.read_notebook(gradetools.release_path(chapter))
     source = gradetools.read_notebook(gradetools.solution_path(chapter))
-    instructor = {nbtools.nbgrader_meta(c)["grade_id"]: c.source for c in source.cells
-                  if nbtools.nbgrader_meta(c).get("solution")}
+    instructor = {
+        nbtools.nbgrader_meta(c)["grade_id"]: c.source for c in source.cells if nbtools.nbgrader_meta(c).get("solution")
+    }
     assert nbtools.integrity_flags(_answered(release, instructor), release) == []
 
 
@@ -166,7 +180,9 @@ def test_wrong_answers_score_zero(chapter: str, verified: dict) -> None:
     verdicts = _result(verified, "wrong", chapter)
     solution_ids = {gid for ex in load_spec(ROOT, chapter).exercises for gid in ex.solutions}
     missing = sorted(solution_ids - set(WRONG.get(chapter, {})))
-    assert not missing, (f"tests/grading/corpus/wrong_answers.py has no wrong answer for {chapter}'s solution cell(s) "
-                         f"{missing}: add one a learner might write, so the spec is shown to reject it.")
+    assert not missing, (
+        f"tests/grading/corpus/wrong_answers.py has no wrong answer for {chapter}'s solution cell(s) "
+        f"{missing}: add one a learner might write, so the spec is shown to reject it."
+    )
     accepted = [v for v in verdicts if v.verified or v.status not in ("wrong", "error", "rule_violation")]
     assert not accepted, f"{chapter}: verification did not reject these wrong answers: {_table(verdicts)}"

@@ -23,30 +23,65 @@ from course_utils.grading.spec import Exercise, Raises, compare, outcome_verdict
 
 
 def _job(test_id: str, source: str, name: str = "f", cases=((),), timeout: float = 20.0, **how) -> dict:
-    return {"test_id": test_id, "cells": [source], "name": name, "call": True,
-            "cases": [{"args": list(c), "kwargs": {}} for c in cases], "timeout": timeout, **how}
+    return {
+        "test_id": test_id,
+        "cells": [source],
+        "name": name,
+        "call": True,
+        "cases": [{"args": list(c), "kwargs": {}} for c in cases],
+        "timeout": timeout,
+        **how,
+    }
 
 
-_MODEL_INPUT = harness.model_arg([["Conv2d", {"in_channels": 2, "out_channels": 3, "kernel_size": 3}],
-                                  ["BatchNorm2d", {"num_features": 3}], ["Dropout", {"p": 0.5}]],
-                                 seed=5, dtype=torch.float64, init=lambda m: m[1].running_var.fill_(4.0))
+_MODEL_INPUT = harness.model_arg(
+    [
+        ["Conv2d", {"in_channels": 2, "out_channels": 3, "kernel_size": 3}],
+        ["BatchNorm2d", {"num_features": 3}],
+        ["Dropout", {"p": 0.5}],
+    ],
+    seed=5,
+    dtype=torch.float64,
+    init=lambda m: m[1].running_var.fill_(4.0),
+)
 _X = torch.randn(1, 2, 5, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
 # How the child calls answers that are modules, take modules or must raise (spec.Exercise's driver and outcome).
 DRIVER_PROBES = {
-    "describe": ("import torch.nn as nn\ndef f():\n    return nn.Sequential(nn.Conv2d(3, 4, (3, 1), stride=2, bias=False),"
-                 " nn.Sequential(nn.ReLU()), nn.Flatten())\n", [()], {"driver": "describe"}),
-    "describe_custom": ("import torch.nn as nn\nclass Mine(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-                        "        self.conv = nn.Conv2d(1, 1, 3)\n    def forward(self, x):\n        return self.conv(x) * 0\n"
-                        "def f():\n    return Mine()\n", [()], {"driver": "describe"}),
-    "module": ("import torch, torch.nn as nn\nclass f(nn.Module):\n    def __init__(self, scale):\n        super().__init__()\n"
-               "        self.w = nn.Parameter(torch.tensor(float(scale)))\n    def forward(self, x):\n        return self.w * x * x\n",
-               [(3.0, torch.arange(4.0))], {"driver": "module"}),
-    "outcome": ("def f(k):\n    if k < 0:\n        raise ValueError('negative')\n    return k\n", [(2,), (-1,)], {"outcome": True}),
-    "outcome_fake": ("class ValueError(Exception):\n    pass\ndef f(k):\n    raise ValueError('a learner class named ValueError')\n",
-                     [(-1,)], {"outcome": True}),
-    "model_input": ("def f(model, x):\n    return [type(model).__name__, model.training, model.eval()(x)]\n",
-                    [(_MODEL_INPUT, _X)], {}),
+    "describe": (
+        "import torch.nn as nn\ndef f():\n    return nn.Sequential(nn.Conv2d(3, 4, (3, 1), stride=2, bias=False),"
+        " nn.Sequential(nn.ReLU()), nn.Flatten())\n",
+        [()],
+        {"driver": "describe"},
+    ),
+    "describe_custom": (
+        "import torch.nn as nn\nclass Mine(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(1, 1, 3)\n    def forward(self, x):\n        return self.conv(x) * 0\n"
+        "def f():\n    return Mine()\n",
+        [()],
+        {"driver": "describe"},
+    ),
+    "module": (
+        "import torch, torch.nn as nn\nclass f(nn.Module):\n    def __init__(self, scale):\n        super().__init__()\n"
+        "        self.w = nn.Parameter(torch.tensor(float(scale)))\n    def forward(self, x):\n        return self.w * x * x\n",
+        [(3.0, torch.arange(4.0))],
+        {"driver": "module"},
+    ),
+    "outcome": (
+        "def f(k):\n    if k < 0:\n        raise ValueError('negative')\n    return k\n",
+        [(2,), (-1,)],
+        {"outcome": True},
+    ),
+    "outcome_fake": (
+        "class ValueError(Exception):\n    pass\ndef f(k):\n    raise ValueError('a learner class named ValueError')\n",
+        [(-1,)],
+        {"outcome": True},
+    ),
+    "model_input": (
+        "def f(model, x):\n    return [type(model).__name__, model.training, model.eval()(x)]\n",
+        [(_MODEL_INPUT, _X)],
+        {},
+    ),
 }
 
 
@@ -58,15 +93,15 @@ def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     os.environ["COURSE_VERIFY_TEST_SECRET"] = "do not pass me on"
     probes = {
         "network": "def f():\n    import socket\n    try:\n        socket.create_connection(('127.0.0.1', 9), timeout=2)\n"
-                   "    except Exception as exc:\n        return type(exc).__name__\n    return 'connected'\n",
+        "    except Exception as exc:\n        return type(exc).__name__\n    return 'connected'\n",
         "read_gradebook": f"def f():\n    try:\n        return open({str(secret / 'gradebook.db')!r}).read()\n"
-                          "    except Exception as exc:\n        return type(exc).__name__\n",
+        "    except Exception as exc:\n        return type(exc).__name__\n",
         "list_course": f"def f():\n    import os\n    try:\n        return os.listdir({str(secret)!r})\n"
-                       "    except Exception as exc:\n        return type(exc).__name__\n",
+        "    except Exception as exc:\n        return type(exc).__name__\n",
         "cwd_on_path": "def f():\n    import os, sys\n    return [p for p in sys.path if p in ('', '.', os.getcwd())]\n",
         "environment": "def f():\n    import os\n    return os.environ.get('COURSE_VERIFY_TEST_SECRET', 'absent')\n",
         "subprocess": "def f():\n    import subprocess\n    try:\n        subprocess.run(['true'])\n"
-                      "    except Exception as exc:\n        return type(exc).__name__\n    return 'ran'\n",
+        "    except Exception as exc:\n        return type(exc).__name__\n    return 'ran'\n",
         "subclass": "import torch\nclass T(torch.Tensor):\n    pass\ndef f(x):\n    return (x * 2).as_subclass(T)\n",
         "eq_lies": "class A:\n    def __eq__(self, o):\n        return True\ndef f():\n    return A()\n",
         "allocation": "def f():\n    return len(bytearray(16 * 2 ** 30))\n",
@@ -76,8 +111,10 @@ def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "after_hang": "def f():\n    return 'still graded'\n",
     }
     jobs = [_job(k, source, cases=cases, **how) for k, (source, cases, how) in DRIVER_PROBES.items()]
-    jobs += [_job(k, v, cases=[(torch.ones(2),)] if k == "subclass" else [()], timeout=4 if k == "hang" else 20)
-             for k, v in probes.items()]
+    jobs += [
+        _job(k, v, cases=[(torch.ones(2),)] if k == "subclass" else [()], timeout=4 if k == "hang" else 20)
+        for k, v in probes.items()
+    ]
     try:
         return run_child(["import torch"], jobs, denied=[str(secret)], limits=Limits())
     finally:
@@ -160,10 +197,18 @@ def test_model_inputs_are_the_same_model_on_both_sides(sandboxed: dict) -> None:
 
 
 def test_build_refuses_descriptions_it_cannot_trust() -> None:
-    conv = ["Conv2d", {"in_channels": 1, "out_channels": 2, "kernel_size": [3, 3]}, {"weight": [2, 1, 3, 3], "bias": [2]}]
+    conv = [
+        "Conv2d",
+        {"in_channels": 1, "out_channels": 2, "kernel_size": [3, 3]},
+        {"weight": [2, 1, 3, 3], "bias": [2]},
+    ]
     assert type(harness.build([conv])[0]) is torch.nn.Conv2d
-    for bad in (["MyLayer", {}], ["Conv2d", {**conv[1], "evil": 1}, conv[2]], ["Conv2d", conv[1], {"weight": [9], "bias": [2]}],
-                ["Linear", {"in_features": -1, "out_features": 2}]):
+    for bad in (
+        ["MyLayer", {}],
+        ["Conv2d", {**conv[1], "evil": 1}, conv[2]],
+        ["Conv2d", conv[1], {"weight": [9], "bias": [2]}],
+        ["Linear", {"in_features": -1, "out_features": 2}],
+    ):
         with pytest.raises(ValueError):
             harness.build([bad])
     with pytest.raises(TypeError):
@@ -208,7 +253,9 @@ def test_collect_maps_both_layouts(tmp_path: Path) -> None:
     nbformat.write(nb, str(handins / "bob" / "01_convolution.ipynb"))
     written = collect_mod.collect(handins, course)
     assert sorted(p.relative_to(course).as_posix() for p in written) == [
-        "submitted/ada/01_convolution/01_convolution.ipynb", "submitted/bob/01_convolution/01_convolution.ipynb"]
+        "submitted/ada/01_convolution/01_convolution.ipynb",
+        "submitted/bob/01_convolution/01_convolution.ipynb",
+    ]
 
 
 def test_collect_refuses_misnamed_files_and_copies_nothing(tmp_path: Path) -> None:
@@ -241,8 +288,7 @@ def test_integrity_flags() -> None:
     sub.cells[1].metadata["nbgrader"]["points"] = 9
     sub.cells.append(v4.new_code_cell("import torch; torch.allclose = None"))
     sub.metadata["kernelspec"] = {"name": "other"}  # another Python 3 kernel is the learner's choice, not tampering
-    assert set(integrity_flags(sub, release)) == {"locked_cell_edited:test_f", "points_changed:test_f",
-                                                 "cells_added:1"}
+    assert set(integrity_flags(sub, release)) == {"locked_cell_edited:test_f", "points_changed:test_f", "cells_added:1"}
 
 
 def test_grades_come_from_the_last_verification_without_rerunning(tmp_path: Path) -> None:
@@ -255,17 +301,33 @@ def test_grades_come_from_the_last_verification_without_rerunning(tmp_path: Path
     with pytest.raises(SystemExit, match="make autograde"):
         grading_main(["grades", str(tmp_path), "--csv", str(tmp_path / "g.csv")])
     rows = [
-        {"student": "ada", "chapter": "01_convolution", "verified": 6.0, "nbgrader": 8.0, "max_score": 8.0,
-         "flags": ["nbgrader_higher"], "exercises": []},
-        {"student": "bob", "chapter": "02_padding_stride_dilation", "verified": 12.0, "nbgrader": None,
-         "max_score": 12.0, "flags": [], "exercises": []},
+        {
+            "student": "ada",
+            "chapter": "01_convolution",
+            "verified": 6.0,
+            "nbgrader": 8.0,
+            "max_score": 8.0,
+            "flags": ["nbgrader_higher"],
+            "exercises": [],
+        },
+        {
+            "student": "bob",
+            "chapter": "02_padding_stride_dilation",
+            "verified": 12.0,
+            "nbgrader": None,
+            "max_score": 12.0,
+            "flags": [],
+            "exercises": [],
+        },
     ]
     (tmp_path / "verification.json").write_text(json.dumps(rows))
     assert grading_main(["grades", str(tmp_path), "--csv", str(tmp_path / "g.csv"), "--chapter", "01_convolution"]) == 0
     with open(tmp_path / "g.csv", newline="") as fh:
         got = list(csv_mod.reader(fh))
-    assert got == [["student_id", "assignment", "score", "max_score", "nbgrader_score", "flags"],
-                   ["ada", "01_convolution", "6", "8", "8", "nbgrader_higher"]]
+    assert got == [
+        ["student_id", "assignment", "score", "max_score", "nbgrader_score", "flags"],
+        ["ada", "01_convolution", "6", "8", "8", "nbgrader_higher"],
+    ]
     assert not (tmp_path / "submitted").exists()  # nothing was verified again
 
 
@@ -304,53 +366,94 @@ def _stack_judge(got, case) -> str | None:
     """Like grading/02's downsampling_stack judge: one ReLU per convolution, built from the description."""
     layers = harness.build(got["layers"])
     convs = sum(isinstance(m, torch.nn.Conv2d) for m in layers)
-    return None if convs == 2 and sum(isinstance(m, torch.nn.ReLU) for m in layers) == convs else \
-        "the stack does not have one ReLU per convolution"
+    return (
+        None
+        if convs == 2 and sum(isinstance(m, torch.nn.ReLU) for m in layers) == convs
+        else "the stack does not have one ReLU per convolution"
+    )
 
 
 # name: (Exercise keywords, wrong answer or None, right answer, notebook reference or None)
 RULES = {
-    "conv": (dict(name="conv2d_unfold", cases=[(_RX, _RW)], reference=F.conv2d, forbid=NO_CONV),
-             "def conv2d_unfold(x, w):\n    return F.conv2d(x, w)\n",
-             "def conv2d_unfold(x, w):\n    n, _, h, wd = x.shape\n    o, _, kh, kw = w.shape\n"
-             "    cols = F.unfold(x, (kh, kw))\n    return (w.reshape(o, -1) @ cols).reshape(n, o, h - kh + 1, wd - kw + 1)\n",
-             F.conv2d),
-    "conv_run": (dict(name="conv2d_unfold", cases=[(_RX, _RW)], reference=F.conv2d,
-                      forbid=Forbid(aten=("convolution",), reason="compute it yourself")),
-                 "def conv2d_unfold(x, w):\n    return torch.convolution(x, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)\n",
-                 "def conv2d_unfold(x, w):\n    p = x.unfold(2, 3, 1).unfold(3, 3, 1)\n"
-                 "    return torch.einsum('nchwij,ocij->nohw', p, w)\n", F.conv2d),
-    "pool": (dict(name="avg_pool2d", cases=[(_RX, 2)], reference=F.avg_pool2d, forbid=NO_POOLING),
-             "def avg_pool2d(x, k):\n    return torch.nn.functional.avg_pool2d(x, k)\n",
-             "def avg_pool2d(x, k):\n    return x.unfold(2, k, k).unfold(3, k, k).mean(dim=(-2, -1))\n", F.avg_pool2d),
-    "in_place": (dict(name="avg_pool2d", cases=[(_RX, 2)], reference=F.avg_pool2d),
-                 "def avg_pool2d(x, k):\n    x.div_(k * k)\n    return x.unfold(2, k, k).unfold(3, k, k).sum(dim=(-2, -1))\n",
-                 "def avg_pool2d(x, k):\n    x = x / (k * k)\n    return x.unfold(2, k, k).unfold(3, k, k).sum(dim=(-2, -1))\n",
-                 F.avg_pool2d),
-    "requires_grad": (dict(name="gradient_map", cases=[(_RX[0, 0],)], reference=lambda x: 2 * x),
-                      "def gradient_map(x):\n    x.requires_grad_()\n    (x ** 2).sum().backward()\n"
-                      "    return x.grad.detach()\n",
-                      "def gradient_map(x):\n    x = x.detach().clone().requires_grad_()\n    (x ** 2).sum().backward()\n"
-                      "    return x.grad\n", lambda x: 2 * x),
-    "allowed_in_place": (dict(name="step", cases=[(_RX[0, 0].clone(),)], reference=lambda x: 0.0, mutates=("x",)),
-                         None, "def step(x):\n    x.mul_(0.5)\n    return 0.0\n", lambda x: 0.0),
-    "returns": (dict(name="field_size", cases=[(3,)], reference=lambda n: n / 2, returns=float),
-                "def field_size(n):\n    return torch.tensor(n / 2)\n", "def field_size(n):\n    return n / 2\n",
-                lambda n: n / 2),
-    "named_tuples": (dict(name="field_recursion", cases=[([(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 0, 2)],)],
-                          reference=_fields, returns=list),
-                     None, "from typing import NamedTuple\nclass Field(NamedTuple):\n    size: int\n    jump: int\n"
-                     "    start: float\ndef field_recursion(layers):\n    out, size, jump, start = [], 1, 1, 0.5\n"
-                     "    for k, s, p, d in layers:\n        size, start, jump = size + d * (k - 1) * jump, "
-                     "start + (d * (k - 1) / 2 - p) * jump, jump * s\n        out.append(Field(size, jump, start))\n"
-                     "    return out\n", _fields),
-    "value": (dict(name="n_params", call=False, reference=lambda: 5, returns=int),
-              "n_params = torch.tensor(5)\n", "n_params = 5\n", None),
-    "shared_relu": (dict(name="stack", cases=[()], judge=_stack_judge, driver="describe"),
-                    "def stack():\n    conv = nn.Conv2d(3, 3, 3, stride=2, padding=1)\n"
-                    "    return nn.Sequential(conv, nn.ReLU(), conv, nn.ReLU())\n",
-                    "def stack():\n    relu = nn.ReLU()\n    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), relu,"
-                    " nn.Conv2d(8, 8, 3, stride=2, padding=1), relu)\n", None),
+    "conv": (
+        dict(name="conv2d_unfold", cases=[(_RX, _RW)], reference=F.conv2d, forbid=NO_CONV),
+        "def conv2d_unfold(x, w):\n    return F.conv2d(x, w)\n",
+        "def conv2d_unfold(x, w):\n    n, _, h, wd = x.shape\n    o, _, kh, kw = w.shape\n"
+        "    cols = F.unfold(x, (kh, kw))\n    return (w.reshape(o, -1) @ cols).reshape(n, o, h - kh + 1, wd - kw + 1)\n",
+        F.conv2d,
+    ),
+    "conv_run": (
+        dict(
+            name="conv2d_unfold",
+            cases=[(_RX, _RW)],
+            reference=F.conv2d,
+            forbid=Forbid(aten=("convolution",), reason="compute it yourself"),
+        ),
+        "def conv2d_unfold(x, w):\n    return torch.convolution(x, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)\n",
+        "def conv2d_unfold(x, w):\n    p = x.unfold(2, 3, 1).unfold(3, 3, 1)\n"
+        "    return torch.einsum('nchwij,ocij->nohw', p, w)\n",
+        F.conv2d,
+    ),
+    "pool": (
+        dict(name="avg_pool2d", cases=[(_RX, 2)], reference=F.avg_pool2d, forbid=NO_POOLING),
+        "def avg_pool2d(x, k):\n    return torch.nn.functional.avg_pool2d(x, k)\n",
+        "def avg_pool2d(x, k):\n    return x.unfold(2, k, k).unfold(3, k, k).mean(dim=(-2, -1))\n",
+        F.avg_pool2d,
+    ),
+    "in_place": (
+        dict(name="avg_pool2d", cases=[(_RX, 2)], reference=F.avg_pool2d),
+        "def avg_pool2d(x, k):\n    x.div_(k * k)\n    return x.unfold(2, k, k).unfold(3, k, k).sum(dim=(-2, -1))\n",
+        "def avg_pool2d(x, k):\n    x = x / (k * k)\n    return x.unfold(2, k, k).unfold(3, k, k).sum(dim=(-2, -1))\n",
+        F.avg_pool2d,
+    ),
+    "requires_grad": (
+        dict(name="gradient_map", cases=[(_RX[0, 0],)], reference=lambda x: 2 * x),
+        "def gradient_map(x):\n    x.requires_grad_()\n    (x ** 2).sum().backward()\n    return x.grad.detach()\n",
+        "def gradient_map(x):\n    x = x.detach().clone().requires_grad_()\n    (x ** 2).sum().backward()\n"
+        "    return x.grad\n",
+        lambda x: 2 * x,
+    ),
+    "allowed_in_place": (
+        dict(name="step", cases=[(_RX[0, 0].clone(),)], reference=lambda x: 0.0, mutates=("x",)),
+        None,
+        "def step(x):\n    x.mul_(0.5)\n    return 0.0\n",
+        lambda x: 0.0,
+    ),
+    "returns": (
+        dict(name="field_size", cases=[(3,)], reference=lambda n: n / 2, returns=float),
+        "def field_size(n):\n    return torch.tensor(n / 2)\n",
+        "def field_size(n):\n    return n / 2\n",
+        lambda n: n / 2,
+    ),
+    "named_tuples": (
+        dict(
+            name="field_recursion",
+            cases=[([(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 0, 2)],)],
+            reference=_fields,
+            returns=list,
+        ),
+        None,
+        "from typing import NamedTuple\nclass Field(NamedTuple):\n    size: int\n    jump: int\n"
+        "    start: float\ndef field_recursion(layers):\n    out, size, jump, start = [], 1, 1, 0.5\n"
+        "    for k, s, p, d in layers:\n        size, start, jump = size + d * (k - 1) * jump, "
+        "start + (d * (k - 1) / 2 - p) * jump, jump * s\n        out.append(Field(size, jump, start))\n"
+        "    return out\n",
+        _fields,
+    ),
+    "value": (
+        dict(name="n_params", call=False, reference=lambda: 5, returns=int),
+        "n_params = torch.tensor(5)\n",
+        "n_params = 5\n",
+        None,
+    ),
+    "shared_relu": (
+        dict(name="stack", cases=[()], judge=_stack_judge, driver="describe"),
+        "def stack():\n    conv = nn.Conv2d(3, 3, 3, stride=2, padding=1)\n"
+        "    return nn.Sequential(conv, nn.ReLU(), conv, nn.ReLU())\n",
+        "def stack():\n    relu = nn.ReLU()\n    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), relu,"
+        " nn.Conv2d(8, 8, 3, stride=2, padding=1), relu)\n",
+        None,
+    ),
 }
 
 
@@ -377,15 +480,19 @@ def rules_verified(tmp_path_factory: pytest.TempPathFactory) -> dict:
     instructor = _notebook({key: right for key, (_, _, right, _) in RULES.items()})
     (course / "solutions" / chapter).mkdir(parents=True)
     nbformat.write(instructor, str(course / "solutions" / chapter / f"{chapter}.ipynb"))
-    hand_ins = {"wrong": {key: wrong or right for key, (_, wrong, right, _) in RULES.items()},
-                "right": {key: right for key, (_, _, right, _) in RULES.items()}}
+    hand_ins = {
+        "wrong": {key: wrong or right for key, (_, wrong, right, _) in RULES.items()},
+        "right": {key: right for key, (_, _, right, _) in RULES.items()},
+    }
     for student, answers in hand_ins.items():
         (course / "submitted" / student / chapter).mkdir(parents=True)
         nbformat.write(_notebook(answers), str(course / "submitted" / student / chapter / f"{chapter}.ipynb"))
     exercises = [Exercise(test=f"test_{key}", solutions=[f"sol_{key}"], **kw) for key, (kw, _, _, _) in RULES.items()]
     spec = ChapterSpec(chapter, course / "grading" / f"{chapter}.py", exercises)
-    return {student: {e.test.removeprefix("test_"): e for e in verify_submission(course, spec, student).exercises}
-            for student in hand_ins}
+    return {
+        student: {e.test.removeprefix("test_"): e for e in verify_submission(course, spec, student).exercises}
+        for student in hand_ins
+    }
 
 
 def _notebook_check(key: str, source: str) -> str | None:
@@ -436,21 +543,31 @@ def test_rule_violation_judges_only_what_the_child_reports() -> None:
     assert ex.rule_violation([], {**ok, "ops": None}) == "the child did not report the operations it ran"
     assert ex.rule_violation([], {**ok, "kinds": ["tensor"]}).startswith("`f` returned a tensor")
     assert ex.rule_violation([], {**ok, "mutations": [[["x", "its values", False]]]}).startswith(
-        "`f` changed its argument `x` in place")
+        "`f` changed its argument `x` in place"
+    )
     assert ex.rule_violation([], {**ok, "mutations": "junk", "kinds": 3}) is None  # odd data costs nothing here
     with pytest.raises(Exception, match="returns= applies to driver 'call' only"):
         Exercise(test="t", solutions=["s"], name="f", driver="describe", returns=float)
 
 
 def test_grade_decides_status_and_reason_as_verification_does() -> None:
-    ex = Exercise(test="t", solutions=["s"], name="f", cases=[(2,)], reference=lambda n: n / 2, returns=float,
-                  forbid=Forbid(calls=("conv2d",), reason="compute it yourself"))
+    ex = Exercise(
+        test="t",
+        solutions=["s"],
+        name="f",
+        cases=[(2,)],
+        reference=lambda n: n / 2,
+        returns=float,
+        forbid=Forbid(calls=("conv2d",), reason="compute it yourself"),
+    )
     ok = {"status": "ok", "outputs": [1.0], "mutations": [[]], "kinds": ["float"]}
     assert ex.grade(ok, ["def f(n):\n    return n / 2\n"]) == ("passed", "")
     assert ex.grade({**ok, "outputs": [2.0]}, []) == ("wrong", "case 1: got 2.0, expected 1.0")
     assert ex.grade({**ok, "kinds": ["tensor"]}, [])[0] == "rule_violation"
     assert ex.grade({"status": "error", "error": "boom"}, ["y = F.conv2d(x, w)"]) == (
-        "rule_violation", "`f` calls `F.conv2d`, which this exercise forbids: compute it yourself.")
+        "rule_violation",
+        "`f` calls `F.conv2d`, which this exercise forbids: compute it yourself.",
+    )
     assert ex.grade({"status": "timeout", "error": "ran longer than 4 s"}, []) == ("timeout", "ran longer than 4 s")
     assert ex.grade({**ok, "outputs": [object()]}, [])[0] == "wrong"
 
@@ -460,8 +577,10 @@ def test_helper_cells_run_again_after_the_learners_cells() -> None:
     helper = "def wrapper(x):\n    return ('instructor', answer(x))\n"
     cheat = "def answer(x):\n    return x + 1\ndef wrapper(x):\n    return ('instructor', 2)\n"
     honest = "def answer(x):\n    return x + 1\n"
-    jobs = [{**_job("cheat", cheat, name="wrapper", cases=[(5,)])},
-            {**_job("honest", honest, name="wrapper", cases=[(5,)])}]
+    jobs = [
+        {**_job("cheat", cheat, name="wrapper", cases=[(5,)])},
+        {**_job("honest", honest, name="wrapper", cases=[(5,)])},
+    ]
     results = run_child(["import torch", helper], jobs, denied=[], limits=Limits())
     assert _out(results, "cheat") == ["instructor", 6]
     assert _out(results, "honest") == ["instructor", 6]

@@ -134,7 +134,9 @@ def secret_lines(source: str, begin: str, end: str) -> set[str]:
 def setup_cell(nb: nbformat.NotebookNode) -> Any:
     """The setup cell: the first code cell, the one that installs the course in Colab (the verifier runs it)."""
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code and "google.colab" in code[0].source, "the first code cell is not the setup cell (with the Colab install)"
+    assert code and "google.colab" in code[0].source, (
+        "the first code cell is not the setup cell (with the Colab install)"
+    )
     return code[0]
 
 
@@ -257,8 +259,12 @@ def verify_handins(chapter: str, handins: dict[str, tuple[Any, list[str]]]) -> d
 
     spec, instructor = load_spec(ROOT, chapter), load_solution(chapter)
     jobs = [{**ex.job(), "test_id": key, "cells": cells} for key, (ex, cells) in handins.items()]
-    records = run_child(gnb.setup_sources(instructor, list(spec.setup_cells or ())), jobs,
-                        denied=[str(ROOT / "solutions"), str(ROOT / "grading")], limits=Limits())
+    records = run_child(
+        gnb.setup_sources(instructor, list(spec.setup_cells or ())),
+        jobs,
+        denied=[str(ROOT / "solutions"), str(ROOT / "grading")],
+        limits=Limits(),
+    )
     points, result = gnb.test_points(instructor), {}
     for key, (ex, cells) in handins.items():
         status, reason = ex.grade(records.get(key, {"status": "error", "error": "no record"}), cells)
@@ -322,7 +328,9 @@ def verified_variant_scores(chapter: str, variants: dict[str, tuple[str, str]]) 
     by_cell = {ex.solutions[-1]: ex for ex in load_spec(ROOT, chapter).exercises}
     handins = {}
     for key, (grade_id, cell) in variants.items():
-        assert grade_id in by_cell, f"{key}: no exercise of grading/{chapter}.py ends with the solution cell {grade_id!r}"
+        assert grade_id in by_cell, (
+            f"{key}: no exercise of grading/{chapter}.py ends with the solution cell {grade_id!r}"
+        )
         ex = by_cell[grade_id]
         handins[key] = (ex, [to_python(cell if gid == grade_id else instructor[gid].source) for gid in ex.solutions])
     return {key: (points, reason) for key, (points, _, reason) in verify_handins(chapter, handins).items()}
@@ -356,22 +364,34 @@ def structure_problems(nb: nbformat.NotebookNode, chapter: str) -> list[str]:
         found = [m for m in markdown if m.startswith(heading)]
         bullets = len(re.findall(r"^- ", found[0], re.M)) if found else 0
         if not low <= bullets <= high:
-            problems.append(f"{heading!r} should have {low}-{high} bullets, found {bullets if found else 'no such cell'}")
+            problems.append(
+                f"{heading!r} should have {low}-{high} bullets, found {bullets if found else 'no such cell'}"
+            )
     code = [c for c in nb.cells if c.cell_type == "code"]
     # Run All stops at the first autograder cell whose exercise is unanswered (the stub raises there), so the one
     # quiz must come before the first autograder cell to be reached, and the exercises introduction says how to go on.
     quizzes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "Quiz(" in c.source]
-    first_check = min((i for i, c in enumerate(nb.cells) if id(c) in {id(t) for t in autograder_cells(nb).values()}),
-                      default=len(nb.cells))
+    first_check = min(
+        (i for i, c in enumerate(nb.cells) if id(c) in {id(t) for t in autograder_cells(nb).values()}),
+        default=len(nb.cells),
+    )
     if len(quizzes) != 1:
         problems.append(f"expected one quiz cell (Quiz([...])), found {len(quizzes)}")
     elif quizzes[0] > first_check:
-        problems.append("the quiz comes after the first exercise's check cell, where Run All stops on an unanswered "
-                        "exercise: put it (and the recap) before the exercises")
+        problems.append(
+            "the quiz comes after the first exercise's check cell, where Run All stops on an unanswered "
+            "exercise: put it (and the recap) before the exercises"
+        )
     intro = [m for m in markdown if m.startswith("## Exercises")]
-    if len(intro) != 1 or "Run All stops at the first" not in intro[0] or "Run Selected Cell and All Below" not in intro[0]:
-        problems.append("the '## Exercises' introduction does not say that Run All stops at the first unanswered "
-                        "exercise and how to go on (Run Selected Cell and All Below): copy chapter 01's wording")
+    if (
+        len(intro) != 1
+        or "Run All stops at the first" not in intro[0]
+        or "Run Selected Cell and All Below" not in intro[0]
+    ):
+        problems.append(
+            "the '## Exercises' introduction does not say that Run All stops at the first unanswered "
+            "exercise and how to go on (Run Selected Cell and All Below): copy chapter 01's wording"
+        )
     setups = [c for c in code if "google.colab" in c.source]
     if len(setups) != 1 or "seed_everything(" not in setups[0].source or "print(describe())" not in setups[0].source:
         problems.append("there is not exactly one setup cell that installs in Colab, seeds and prints describe()")
@@ -405,7 +425,7 @@ def structure_problems(nb: nbformat.NotebookNode, chapter: str) -> list[str]:
         if not isinstance(points, int) or isinstance(points, bool) or not 1 <= points <= 3:
             problems.append(f"test_{gid} is worth {points!r} points; give it a whole number from 1 to 3")
         if not t.source.startswith('"""Check that'):
-            problems.append(f"test_{gid} does not start with a docstring \"\"\"Check that ...")
+            problems.append(f'test_{gid} does not start with a docstring """Check that ...')
         if t.source.count(BEGIN_HIDDEN) != 1 or t.source.count(END_HIDDEN) != 1:
             problems.append(f"test_{gid} needs exactly one hidden-test block")
         if not USES_CHECKS.search(t.source):
@@ -493,9 +513,13 @@ class ChapterChecks:
     def test_every_exercise_has_wrong_answers_for_the_visible_and_the_hidden_checks(self) -> None:
         visible = {exercise for exercise, *_ in self.VISIBLE}
         hidden = {exercise for exercise, *_ in self.HIDDEN_ONLY}
-        assert visible == set(self.EXERCISES), f"no wrong answer caught by the visible checks of {set(self.EXERCISES) - visible}"
+        assert visible == set(self.EXERCISES), (
+            f"no wrong answer caught by the visible checks of {set(self.EXERCISES) - visible}"
+        )
         assert hidden <= set(self.EXERCISES), f"HIDDEN_ONLY names unknown exercises {hidden - set(self.EXERCISES)}"
-        assert len(hidden) >= len(self.EXERCISES) - 1, f"only {sorted(hidden)} have a wrong answer that only hidden tests catch"
+        assert len(hidden) >= len(self.EXERCISES) - 1, (
+            f"only {sorted(hidden)} have a wrong answer that only hidden tests catch"
+        )
         assert len(self.HIDDEN_ONLY) >= self.MIN_HIDDEN_ONLY
 
     # ------------------------------------------------------------ the solution passes

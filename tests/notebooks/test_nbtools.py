@@ -54,7 +54,9 @@ def test_a_quiz_between_the_first_solution_and_its_check_cell_is_reached(chapter
 def test_a_quiz_after_the_first_check_cell_is_refused(chapter) -> None:
     tests = list(autograder_cells(chapter))
     nb = _quiz_moved(chapter, lambda nb: autograder_cells(nb)[tests[1]])
-    assert any("after the first exercise's check cell" in p for p in _quiz_problems(nb)), structure_problems(nb, CHAPTER)
+    assert any("after the first exercise's check cell" in p for p in _quiz_problems(nb)), structure_problems(
+        nb, CHAPTER
+    )
 
 
 def test_a_second_quiz_or_none_is_refused(chapter) -> None:

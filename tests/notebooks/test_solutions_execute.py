@@ -30,7 +30,9 @@ IGNORED = {".ipynb_checkpoints", "__pycache__"}
 def test_solution_notebook_runs_in_smoke_mode(chapter: str, request: pytest.FixtureRequest) -> None:
     require_chapter(chapter)
     folder = solution_path(chapter).parent
-    run = run_nbval(solution_path(chapter), ignore=IGNORED, cell_timeout=CELL_TIMEOUT_S, timeout=max(300.0, 5 * BUDGET_S))
+    run = run_nbval(
+        solution_path(chapter), ignore=IGNORED, cell_timeout=CELL_TIMEOUT_S, timeout=max(300.0, 5 * BUDGET_S)
+    )
     code, output, seconds, left = run.code, run.output, run.seconds, run.left
     report(request.config, f"\n[solutions] {chapter}: executed with nbval in {seconds:.1f} s (budget {BUDGET_S:.0f} s)")
 

@@ -38,22 +38,33 @@ def test_gallery_builds_every_widget(gallery) -> None:
     from course_utils import widgets
 
     code = "\n".join(c.source for c in gallery.cells if c.cell_type == "code")
-    headings = [line[3:].strip() for c in gallery.cells if c.cell_type == "markdown"
-                for line in c.source.splitlines() if line.startswith("## ")]
+    headings = [
+        line[3:].strip()
+        for c in gallery.cells
+        if c.cell_type == "markdown"
+        for line in c.source.splitlines()
+        if line.startswith("## ")
+    ]
     for name in (n for n in widgets.__all__ if n != "display_mode"):
         assert name in headings, f"the gallery has no '## {name}' section"
         assert re.search(rf"\b{name}\(", code), f"no code cell of the gallery builds a {name}"
-    assert all(not c.get("outputs") for c in gallery.cells if c.cell_type == "code"), \
+    assert all(not c.get("outputs") for c in gallery.cells if c.cell_type == "code"), (
         "the gallery is stored with outputs; clear them (the book executes it)"
+    )
 
 
 def test_gallery_runs_in_smoke_mode(request: pytest.FixtureRequest) -> None:
     folder = GALLERY.parent
     run = run_nbval(GALLERY, ignore=GENERATED, cell_timeout=CELL_TIMEOUT_S, timeout=max(300.0, 5 * BUDGET_S))
     code, output, seconds, left = run.code, run.output, run.seconds, run.left
-    report(request.config, f"\n[gallery] jupyter-book/widget_gallery.ipynb: executed with nbval in {seconds:.1f} s (budget {BUDGET_S:.0f} s)")
+    report(
+        request.config,
+        f"\n[gallery] jupyter-book/widget_gallery.ipynb: executed with nbval in {seconds:.1f} s (budget {BUDGET_S:.0f} s)",
+    )
 
     assert code == 0, f"jupyter-book/widget_gallery.ipynb failed under nbval (exit {code}):\n{output[-8000:]}"
     assert " passed" in output, output[-2000:]
-    assert not left, f"running the gallery wrote {[str(p.relative_to(folder)) for p in left]} into jupyter-book/ (removed again)"
+    assert not left, (
+        f"running the gallery wrote {[str(p.relative_to(folder)) for p in left]} into jupyter-book/ (removed again)"
+    )
     assert seconds < BUDGET_S, f"the gallery took {seconds:.1f} s in smoke mode, over the {BUDGET_S:.0f} s budget"

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+import build_book  # scripts/build_book.py, loaded by conftest.py
 import pytest
 import yaml
-
-import build_book  # scripts/build_book.py, loaded by conftest.py
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = build_book.discover_chapters()
@@ -128,7 +127,9 @@ def test_chapter_page(browser, base_url, site, name):
         )
         assert all(math), f"{math.count(False)} of {len(math)} formulas were not typeset"
         if math:
-            assert "vendor/mathjax/tex-chtml.js" in page.evaluate("Array.from(document.scripts).map(s => s.src).join(' ')")
+            assert "vendor/mathjax/tex-chtml.js" in page.evaluate(
+                "Array.from(document.scripts).map(s => s.src).join(' ')"
+            )
 
         # embedded widget views (e.g. progress bars) rendered by the vendored html-manager
         views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
@@ -218,13 +219,17 @@ def test_pages_embed_only_the_widget_state_they_show(site):
 
 def test_prune_widget_state_keeps_what_views_use():
     """Unit check of the pruning on a small page (no build needed)."""
-    state = {"version_major": 2, "version_minor": 0, "state": {
-        "a1": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_b2"], "layout": "IPY_MODEL_c3"}},
-        "b2": {"model_name": "HTMLModel", "state": {"value": "</script> is escaped"}},
-        "c3": {"model_name": "LayoutModel", "state": {}},
-        "d4": {"model_name": "IntSliderModel", "state": {"layout": "IPY_MODEL_e5"}},
-        "e5": {"model_name": "LayoutModel", "state": {}},
-    }}
+    state = {
+        "version_major": 2,
+        "version_minor": 0,
+        "state": {
+            "a1": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_b2"], "layout": "IPY_MODEL_c3"}},
+            "b2": {"model_name": "HTMLModel", "state": {"value": "</script> is escaped"}},
+            "c3": {"model_name": "LayoutModel", "state": {}},
+            "d4": {"model_name": "IntSliderModel", "state": {"layout": "IPY_MODEL_e5"}},
+            "e5": {"model_name": "LayoutModel", "state": {}},
+        },
+    }
     body = json.dumps(state).replace("</", "<\\/")
     view = '<script type="application/vnd.jupyter.widget-view+json">{"version_major": 2, "version_minor": 0, "model_id": "a1"}</script>'
     page = f'<html><script type="application/vnd.jupyter.widget-state+json">{body}</script>{view}</html>'
@@ -240,8 +245,10 @@ def test_prune_widget_state_keeps_what_views_use():
 
 
 def test_toc_stages_book_pages_at_their_repository_path():
-    toc = "format: jb-book\nroot: intro\nparts:\n  - caption: A\n    chapters:\n      - glob: notebooks/0[1-4]_*/*\n" \
-          "  - caption: Tools\n    chapters:\n      - file: widget_gallery\n"
+    toc = (
+        "format: jb-book\nroot: intro\nparts:\n  - caption: A\n    chapters:\n      - glob: notebooks/0[1-4]_*/*\n"
+        "  - caption: Tools\n    chapters:\n      - file: widget_gallery\n"
+    )
     expanded = yaml.safe_load(build_book.expand_toc(toc, ["01_convolution"], ["widget_gallery"]))
     assert expanded["parts"][1]["chapters"] == [{"file": "jupyter-book/widget_gallery"}]
     assert expanded["parts"][0]["chapters"] == [{"file": "notebooks/01_convolution/01_convolution"}]
@@ -268,7 +275,9 @@ def test_search_finds_chapter(browser, base_url, name):
     v = visit(browser, f"{base_url}/search.html?q={term}")
     try:
         v.page.wait_for_selector("#search-results ul.search li a", timeout=30_000)
-        links = v.page.evaluate("Array.from(document.querySelectorAll('#search-results ul.search li a')).map(a => a.href)")
+        links = v.page.evaluate(
+            "Array.from(document.querySelectorAll('#search-results ul.search li a')).map(a => a.href)"
+        )
         assert any(page_path(name) in link for link in links), f"searching '{term}' did not list {name}: {links}"
         check_clean(v)
     finally:
@@ -312,7 +321,7 @@ def test_no_foreign_urls_in_scripts_or_styles(site):
     for html in site.rglob("*.html"):
         for m in pattern.finditer(html.read_text(errors="replace")):
             tag = html.read_text(errors="replace")[m.start() : m.start() + 160]
-            if "<link" in tag and 'rel="stylesheet"' not in tag and "rel=\"preload\"" not in tag:
+            if "<link" in tag and 'rel="stylesheet"' not in tag and 'rel="preload"' not in tag:
                 continue
             offenders.append(f"{html.relative_to(site)}: {tag}")
     assert not offenders, offenders
@@ -322,19 +331,32 @@ def test_page_preparation_strips_hidden_tests_and_marks_exercises():
     """Unit check of the page preparation on a tiny notebook (no build needed)."""
     nb = {
         "cells": [
-            {"cell_type": "markdown", "id": "a", "metadata": {}, "source": "[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://x/y.ipynb)"},
             {
-                "cell_type": "code", "id": "b", "execution_count": None, "outputs": [],
-                "metadata": {"nbgrader": {"solution": True, "grade": False, "grade_id": "f"}},
-                "source": "def f(x):\n    \"\"\"Doc.\"\"\"\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n",
+                "cell_type": "markdown",
+                "id": "a",
+                "metadata": {},
+                "source": "[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://x/y.ipynb)",
             },
             {
-                "cell_type": "code", "id": "c", "execution_count": None, "outputs": [],
+                "cell_type": "code",
+                "id": "b",
+                "execution_count": None,
+                "outputs": [],
+                "metadata": {"nbgrader": {"solution": True, "grade": False, "grade_id": "f"}},
+                "source": 'def f(x):\n    """Doc."""\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n',
+            },
+            {
+                "cell_type": "code",
+                "id": "c",
+                "execution_count": None,
+                "outputs": [],
                 "metadata": {"nbgrader": {"solution": False, "grade": True, "grade_id": "test_f", "points": 1}},
-                "source": "\"\"\"Check that f works.\"\"\"\nassert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 2\n### END HIDDEN TESTS\nprint('ok')",
+                "source": '"""Check that f works."""\nassert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 2\n### END HIDDEN TESTS\nprint(\'ok\')',
             },
         ],
-        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
     }
     hide = build_book.prepare_notebook(nb, "hide")
     sources = ["".join(c["source"]) for c in hide["cells"]]

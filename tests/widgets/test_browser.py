@@ -27,13 +27,28 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "widgets"
 NOTEBOOK = {
-    "nbformat": 4, "nbformat_minor": 5,
+    "nbformat": 4,
+    "nbformat_minor": 5,
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}},
-    "cells": [{"cell_type": "code", "id": "explorer", "metadata": {}, "execution_count": None, "outputs": [],
-               "source": "from course_utils.widgets import KernelExplorer\nKernelExplorer(kernel='sobel_x')"},
-              {"cell_type": "code", "id": "quiz", "metadata": {}, "execution_count": None, "outputs": [],
-               "source": "from course_utils.widgets import Quiz\n"
-                         f"Quiz([{{'question': 'Output width?', 'key': {encode_answer(30, 'Because 32 - 3 + 1 = 30.')!r}}}])"}],
+    "cells": [
+        {
+            "cell_type": "code",
+            "id": "explorer",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": "from course_utils.widgets import KernelExplorer\nKernelExplorer(kernel='sobel_x')",
+        },
+        {
+            "cell_type": "code",
+            "id": "quiz",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": "from course_utils.widgets import Quiz\n"
+            f"Quiz([{{'question': 'Output width?', 'key': {encode_answer(30, 'Because 32 - 3 + 1 = 30.')!r}}}])",
+        },
+    ],
 }
 
 
@@ -50,15 +65,35 @@ def lab(tmp_path_factory):
     work = tmp_path_factory.mktemp("lab")
     (work / "explorer.ipynb").write_text(json.dumps(NOTEBOOK))
     port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JUPYTER_CONFIG_DIR=str(work / ".config"),
-               JUPYTER_RUNTIME_DIR=str(work / ".runtime"), JUPYTERLAB_SETTINGS_DIR=str(work / ".settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(work / ".workspaces"))
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        JUPYTER_CONFIG_DIR=str(work / ".config"),
+        JUPYTER_RUNTIME_DIR=str(work / ".runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(work / ".settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(work / ".workspaces"),
+    )
     env.pop("COURSE_WIDGETS", None)
     log = open(work / "lab.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-                             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--LabApp.news_url=None",
-                             "--ServerApp.port_retries=0",
-                             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={work}",
+            "--LabApp.news_url=None",
+            "--ServerApp.port_retries=0",
+            *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        ],
+        cwd=work,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.time() + 60
         while True:
@@ -82,7 +117,9 @@ def lab(tmp_path_factory):
 def launch(pw):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing; run scripts/ensure_browser.sh (make test does).")
-    return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--disable-gpu", "--disable-dev-shm-usage"])
+    return pw.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=["--disable-gpu", "--disable-dev-shm-usage"]
+    )
 
 
 def playwright():
@@ -110,7 +147,9 @@ def run_explorer_cell(page, lab):
     cell = run_code_cell(page, lab, 0)
     picture = cell.locator("img.widget-image").first
     picture.wait_for(state="visible", timeout=90_000)
-    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=picture.element_handle(), timeout=30_000)
+    page.wait_for_function(
+        "(img) => img.complete && img.naturalWidth > 0", arg=picture.element_handle(), timeout=30_000
+    )
     return cell, picture
 
 
@@ -128,8 +167,11 @@ def test_slider_changes_the_picture_in_jupyterlab(lab):
             track = cell.locator(".widget-slider:has(label:text-is('position')) .slider").first
             box = track.bounding_box()
             track.click(position={"x": box["width"] * 0.2, "y": box["height"] / 2})  # the position slider moves
-            page.wait_for_function("([img, src]) => img.src !== src && img.complete && img.naturalWidth > 0",
-                                   arg=[picture.element_handle(), before_src], timeout=30_000)
+            page.wait_for_function(
+                "([img, src]) => img.src !== src && img.complete && img.naturalWidth > 0",
+                arg=[picture.element_handle(), before_src],
+                timeout=30_000,
+            )
             after = picture.screenshot(path=str(ARTIFACTS / "kernel_explorer_after.png"))
             page.screenshot(path=str(ARTIFACTS / "jupyterlab_kernel_explorer.png"), full_page=True)
             assert before != after, "the KernelExplorer picture did not change after the slider moved"
@@ -145,8 +187,10 @@ def test_slider_changes_the_picture_in_jupyterlab(lab):
             browser.close()
 
 
-CONTROLS = ("img.widget-image, .widget-play, .widget-slider, .widget-dropdown, .widget-toggle-buttons, .widget-text, "
-            ".widget-html, .widget-gridbox, button, input, select")
+CONTROLS = (
+    "img.widget-image, .widget-play, .widget-slider, .widget-dropdown, .widget-toggle-buttons, .widget-text, "
+    ".widget-html, .widget-gridbox, button, input, select"
+)
 
 
 @pytest.mark.slow
@@ -162,8 +206,11 @@ def test_every_control_fits_a_900px_column_with_the_file_browser_open(lab):
             assert page.locator("#filebrowser").first.is_visible(), "the file browser should be open"
             panel = page.locator(".jp-NotebookPanel").first
             page.set_viewport_size({"width": 1240 + 900 - round(panel.bounding_box()["width"]), "height": 1000})
-            page.wait_for_function("(el) => Math.abs(el.getBoundingClientRect().width - 900) <= 2",
-                                   arg=panel.element_handle(), timeout=10_000)
+            page.wait_for_function(
+                "(el) => Math.abs(el.getBoundingClientRect().width - 900) <= 2",
+                arg=panel.element_handle(),
+                timeout=10_000,
+            )
             page.wait_for_timeout(300)  # let the output re-flow
             page.screenshot(path=str(ARTIFACTS / "kernel_explorer_900px.png"), full_page=True)
             bounds = cell.bounding_box()
@@ -171,10 +218,13 @@ def test_every_control_fits_a_900px_column_with_the_file_browser_open(lab):
                 """(out, sel) => [...out.querySelectorAll(sel)].filter(e => e.offsetParent !== null).map(e => {
                        const r = e.getBoundingClientRect();
                        return {name: e.className || e.tagName, x: r.x, y: r.y, right: r.right, bottom: r.bottom}; })""",
-                CONTROLS)
+                CONTROLS,
+            )
             assert len(boxes) > 40, boxes  # the picture, sliders, toggles, the 9 grid boxes, ...
             outside = [b for b in boxes if b["x"] < bounds["x"] - 1 or b["right"] > bounds["x"] + bounds["width"] + 1]
-            assert not outside, f"cell spans x {bounds['x']:.0f}-{bounds['x'] + bounds['width']:.0f}; outside: {outside}"
+            assert not outside, (
+                f"cell spans x {bounds['x']:.0f}-{bounds['x'] + bounds['width']:.0f}; outside: {outside}"
+            )
             image = picture.bounding_box()
             preset = cell.locator(".widget-dropdown:has(label:text-is('kernel'))").first.bounding_box()
             assert preset["y"] >= image["y"] + image["height"] - 1, "the controls should wrap below the picture"

@@ -23,8 +23,17 @@ def reference(image, kernel, *, stride, padding, padding_mode, dilation, mode):
     weight = k[None, None].repeat(c, 1, 1, 1)
     if padding_mode == "zeros":
         return F.conv2d(image[None], weight, stride=stride, padding=padding, dilation=dilation, groups=c)[0]
-    layer = nn.Conv2d(c, c, tuple(k.shape), stride=stride, padding=padding, dilation=dilation, groups=c,
-                      bias=False, padding_mode="reflect")
+    layer = nn.Conv2d(
+        c,
+        c,
+        tuple(k.shape),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=c,
+        bias=False,
+        padding_mode="reflect",
+    )
     with torch.no_grad():
         layer.weight.copy_(weight)
         return layer(image[None])[0]
@@ -34,7 +43,9 @@ def test_default_is_grey_photo_with_sobel_x():
     ex = KernelExplorer()
     assert ex.message == ""
     assert ex.image.shape[0] == 1 and min(ex.image.shape[1:]) == 128
-    ref = reference(ex.image, get_kernel("sobel_x"), stride=1, padding=0, padding_mode="zeros", dilation=1, mode="correlation")
+    ref = reference(
+        ex.image, get_kernel("sobel_x"), stride=1, padding=0, padding_mode="zeros", dilation=1, mode="correlation"
+    )
     torch.testing.assert_close(ex.output, ref)
     assert ex.figure.ax_out.get_title().startswith("output (1, ")
     assert ex.figure.im_in.get_array().shape[:2] == tuple(ex.image.shape[1:])
@@ -51,8 +62,13 @@ def random_settings(rng, trial):
     else:
         n = rng.choice([1, 2, 3, 5])
         kernel = k = torch.randn(n, rng.choice([n, 3]), generator=torch.Generator().manual_seed(trial))
-    settings = dict(stride=rng.randint(1, 3), padding=rng.randint(0, 3), padding_mode=rng.choice(["zeros", "reflect"]),
-                    dilation=rng.randint(1, 3), mode=rng.choice(["correlation", "convolution"]))
+    settings = dict(
+        stride=rng.randint(1, 3),
+        padding=rng.randint(0, 3),
+        padding_mode=rng.choice(["zeros", "reflect"]),
+        dilation=rng.randint(1, 3),
+        mode=rng.choice(["correlation", "convolution"]),
+    )
     return kernel, k, settings
 
 
@@ -102,8 +118,18 @@ def test_true_convolution_flips_the_kernel():
 def test_control_changes_keep_output_equal_to_conv2d():
     image = sample_image(size=32)  # RGB: depthwise, one kernel per channel
     ex = KernelExplorer(image, "gaussian")
-    steps = [("stride", 2), ("padding", 2), ("padding_mode", "reflect"), ("dilation", 2), ("mode", "convolution"),
-             ("preset", "emboss"), ("stride", 1), ("padding_mode", "zeros"), ("preset", "sharpen"), ("dilation", 1)]
+    steps = [
+        ("stride", 2),
+        ("padding", 2),
+        ("padding_mode", "reflect"),
+        ("dilation", 2),
+        ("mode", "convolution"),
+        ("preset", "emboss"),
+        ("stride", 1),
+        ("padding_mode", "zeros"),
+        ("preset", "sharpen"),
+        ("dilation", 1),
+    ]
     for name, value in steps:
         getattr(ex, name).value = value
         k = get_kernel(ex.preset.value)
@@ -245,8 +271,19 @@ def test_a_fraction_is_accepted():
     assert "divides by zero" in ex.message and ex.output is not None
 
 
-@pytest.mark.parametrize("entry, value", [("1/9", 1 / 9), ("-2/16", -0.125), (" 0.25 ", 0.25), ("-1", -1.0),
-                                          ("2e-1", 0.2), ("+3", 3.0), (".5", 0.5), ("1/ 4", 0.25)])
+@pytest.mark.parametrize(
+    "entry, value",
+    [
+        ("1/9", 1 / 9),
+        ("-2/16", -0.125),
+        (" 0.25 ", 0.25),
+        ("-1", -1.0),
+        ("2e-1", 0.2),
+        ("+3", 3.0),
+        (".5", 0.5),
+        ("1/ 4", 0.25),
+    ],
+)
 def test_parse_entry_numbers_and_fractions(entry, value):
     assert parse_entry(entry) == pytest.approx(value)
 
@@ -289,10 +326,28 @@ def test_layered_redraw_equals_a_full_redraw(monkeypatch):
     """Partial updates (only the changed groups re-drawn over cached pixels) give exactly the picture of a full re-draw."""
     monkeypatch.setenv("COURSE_WIDGETS", "live")
     ex = KernelExplorer(sample_image(size=40), "sobel_x")
-    steps = [("preset", "emboss"), ("mode", "convolution"), ("channel", "G"), ("position", 100), ("stride", 2),
-             ("preset", "laplacian"), ("position", 50), ("padding_mode", "reflect"), ("padding", 2), ("stride", 3),
-             ("mode", "correlation"), ("size", "5x5"), ("grid", "-2.5"), ("dilation", 2), ("preset", "gaussian"),
-             ("grid", "abc"), ("grid", "1"), ("padding", 0), ("stride", 1), ("channel", "B")]
+    steps = [
+        ("preset", "emboss"),
+        ("mode", "convolution"),
+        ("channel", "G"),
+        ("position", 100),
+        ("stride", 2),
+        ("preset", "laplacian"),
+        ("position", 50),
+        ("padding_mode", "reflect"),
+        ("padding", 2),
+        ("stride", 3),
+        ("mode", "correlation"),
+        ("size", "5x5"),
+        ("grid", "-2.5"),
+        ("dilation", 2),
+        ("preset", "gaussian"),
+        ("grid", "abc"),
+        ("grid", "1"),
+        ("padding", 0),
+        ("stride", 1),
+        ("channel", "B"),
+    ]
     for name, value in steps:
         if name == "grid":
             ex.grid_texts[0][4].value = value
@@ -390,7 +445,7 @@ def test_marker_and_kernel_numbers_are_readable_at_128(monkeypatch):
     picture = png_array(ex._image.value).astype(int)
     x0, y0, x1, y1 = (int(v) for v in ex.figure.ax_in.get_window_extent().extents)
     height = picture.shape[0]
-    panel = picture[height - y1: height - y0, x0: x1]
+    panel = picture[height - y1 : height - y0, x0:x1]
     red = (panel[..., 0] > 200) & (panel[..., 1] < 90) & (panel[..., 2] < 90)
     rows, cols = np.nonzero(red)
     assert red.sum() > 30 and cols.max() - cols.min() >= 8 and rows.max() - rows.min() >= 8

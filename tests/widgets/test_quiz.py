@@ -18,8 +18,11 @@ EXPLAIN_WIDTH = "32 - 3 + 1 = 30."
 EXPLAIN_SOBEL = "sobel_x responds to left-right changes."
 QUESTIONS = [
     {"question": "A 3x3 kernel on a 32x32 image, no padding: output width?", "key": encode_answer(30, EXPLAIN_WIDTH)},
-    {"question": "Which kernel detects vertical edges?", "options": ["box_blur", "sobel_x", "identity"],
-     "key": encode_answer(1, EXPLAIN_SOBEL)},
+    {
+        "question": "Which kernel detects vertical edges?",
+        "options": ["box_blur", "sobel_x", "identity"],
+        "key": encode_answer(1, EXPLAIN_SOBEL),
+    },
 ]
 
 
@@ -34,8 +37,11 @@ def widget_state_text(widget) -> str:
 def test_key_round_trip_and_hides_the_answer_from_a_glance():
     key = encode_answer(608, "8 filters of shape (3, 5, 5) give 600 weights, plus 8 biases.", tolerance=0)
     assert key.startswith("cq1.") and "608" not in key and "weights" not in key and "answer" not in key
-    assert decode_answer(key) == {"answer": 608, "explain": "8 filters of shape (3, 5, 5) give 600 weights, plus 8 biases.",
-                                  "tolerance": 0.0}
+    assert decode_answer(key) == {
+        "answer": 608,
+        "explain": "8 filters of shape (3, 5, 5) give 600 weights, plus 8 biases.",
+        "tolerance": 0.0,
+    }
     assert decode_answer(encode_answer(["stride", "the stride"], "s"))["answer"] == ["stride", "the stride"]
     for bad in ["608", "cq1.!!!not-base64", "cq1." + base64.urlsafe_b64encode(b"zzz").decode(), key[:20]]:
         with pytest.raises(CourseError):
@@ -99,8 +105,15 @@ def test_the_static_picture_does_not_reveal_the_answer():
     """Same questions, different right answers: the picture shown without a front end is pixel-identical."""
     pictures = []
     for right in (0, 2):
-        q = Quiz([{"question": "Which kernel detects vertical edges?", "options": ["box_blur", "sobel_x", "identity"],
-                   "key": encode_answer(right, f"because {right}")}])
+        q = Quiz(
+            [
+                {
+                    "question": "Which kernel detects vertical edges?",
+                    "options": ["box_blur", "sobel_x", "identity"],
+                    "key": encode_answer(right, f"because {right}"),
+                }
+            ]
+        )
         pictures.append(png_array(base64.b64decode(q._repr_mimebundle_()["image/png"])))
         assert "because" not in q._repr_mimebundle_()["text/plain"]
     assert pictures[0].std() > 5 and (pictures[0] == pictures[1]).all()
@@ -112,10 +125,18 @@ def test_not_graded_no_check_that_stops_run_all():
     assert "not graded" in Quiz(QUESTIONS)._summary()
 
 
-@pytest.mark.parametrize("bad", [[], [{"question": "x"}], [{"question": "x", "options": ["a"], "answer": 3}],
-                                 [{"question": "x", "answer": None}], [{"question": "x", "key": "cq1.AAAA"}],
-                                 [{"question": "x", "answer": 1, "key": encode_answer(1)}],
-                                 [{"question": "x", "options": ["a", "b"], "key": encode_answer(True)}]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        [{"question": "x"}],
+        [{"question": "x", "options": ["a"], "answer": 3}],
+        [{"question": "x", "answer": None}],
+        [{"question": "x", "key": "cq1.AAAA"}],
+        [{"question": "x", "answer": 1, "key": encode_answer(1)}],
+        [{"question": "x", "options": ["a", "b"], "key": encode_answer(True)}],
+    ],
+)
 def test_bad_questions_raise_course_error(bad):
     with pytest.raises(CourseError):
         Quiz(bad)
@@ -132,7 +153,12 @@ def test_encode_quiz_script_rewrites_a_plain_cell_to_keys():
     script = load_script()
     plain = [
         {"question": "Output width?", "answer": 30, "tolerance": 0, "explain": EXPLAIN_WIDTH},
-        {"question": "Which kernel?", "options": ["box_blur", "sobel_x", "identity"], "answer": 1, "explain": EXPLAIN_SOBEL},
+        {
+            "question": "Which kernel?",
+            "options": ["box_blur", "sobel_x", "identity"],
+            "answer": 1,
+            "explain": EXPLAIN_SOBEL,
+        },
     ]
     source = "from course_utils.widgets import Quiz\n\nQuiz(" + repr(plain) + ")\n"
     new = script.rewrite(source)
@@ -162,6 +188,8 @@ def test_chapter_quizzes_keep_answers_out_of_view(folder):
     for path, questions in quiz_cells(folder):
         found += 1
         plain = [q["question"] for q in questions if "answer" in q or "explain" in q]
-        assert not plain, f"{path.relative_to(ROOT)}: plain answers in {plain}; run python scripts/encode_quiz.py {path.relative_to(ROOT)}"
+        assert not plain, (
+            f"{path.relative_to(ROOT)}: plain answers in {plain}; run python scripts/encode_quiz.py {path.relative_to(ROOT)}"
+        )
         Quiz(questions)
     assert found, f"no Quiz cell found under {folder}/"

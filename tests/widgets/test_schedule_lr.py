@@ -31,7 +31,11 @@ def test_known_values():
     cos = schedule_curve("cosine", 11, 1.0)
     assert cos[0] == 1.0 and cos[5] == pytest.approx(0.5) and cos[-1] == pytest.approx(0.0, abs=1e-12)
     one = schedule_curve("onecycle", 100, 0.1, pct_start=0.3, div_factor=25, final_div_factor=1e4)
-    assert one[0] == pytest.approx(0.1 / 25) and max(one) == pytest.approx(0.1) and one[-1] == pytest.approx(0.1 / 25 / 1e4)
+    assert (
+        one[0] == pytest.approx(0.1 / 25)
+        and max(one) == pytest.approx(0.1)
+        and one[-1] == pytest.approx(0.1 / 25 / 1e4)
+    )
 
 
 def test_widget_draws_the_scheduler_values():
@@ -66,8 +70,10 @@ def test_bad_schedule_name():
 
 def make_result():
     lrs = [1e-6 * 10 ** (i / 20) for i in range(120)]
-    raw = [2.3 - 1.5 / (1 + math.exp(-(math.log10(lr) + 3) * 3)) + max(0.0, lr - 1) * 3 + 0.05 * math.sin(3 * i)
-           for i, lr in enumerate(lrs)]
+    raw = [
+        2.3 - 1.5 / (1 + math.exp(-(math.log10(lr) + 3) * 3)) + max(0.0, lr - 1) * 3 + 0.05 * math.sin(3 * i)
+        for i, lr in enumerate(lrs)
+    ]
     return LRFinderResult(lrs, smooth_losses(raw, 0.98), raw)
 
 

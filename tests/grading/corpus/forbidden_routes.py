@@ -12,77 +12,106 @@ from __future__ import annotations
 FORBIDDEN: dict[str, dict[str, str]] = {
     "01_convolution": {
         "conv2d_loops": "def conv2d_loops(x, weight, bias=None):\n    return F.conv2d(x, weight, bias)\n",
-        "conv2d_unfold": ("def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):\n"
-                          "    return F.conv2d(x, weight, bias, stride=stride, padding=padding)\n"),
-        "conv_param_count": ("def conv_param_count(c_in, c_out, k, bias=True):\n"
-                             "    return sum(p.numel() for p in torch.nn.Conv2d(c_in, c_out, k, bias=bias).parameters())\n"),
+        "conv2d_unfold": (
+            "def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):\n"
+            "    return F.conv2d(x, weight, bias, stride=stride, padding=padding)\n"
+        ),
+        "conv_param_count": (
+            "def conv_param_count(c_in, c_out, k, bias=True):\n"
+            "    return sum(p.numel() for p in torch.nn.Conv2d(c_in, c_out, k, bias=bias).parameters())\n"
+        ),
     },
     "02_padding_stride_dilation": {
-        "unread_pixels": ("def unread_pixels(n, k, s=1, p=0, d=1):\n"
-                          "    x = torch.zeros(1, 1, 1, n + 2 * p, requires_grad=True)\n"
-                          "    F.conv2d(x, torch.ones(1, 1, 1, k), stride=s, dilation=d).sum().backward()\n"
-                          "    return max(0, p + n - 1 - int(x.grad.flatten().nonzero().max()))\n"),
-        "transposed_output_size": ("def transposed_output_size(n, k, s=1, p=0, output_padding=0, d=1):\n"
-                                   "    return F.conv_transpose2d(torch.zeros(1, 1, 1, n), torch.zeros(1, 1, 1, k), stride=s,\n"
-                                   "                              padding=(0, p), output_padding=(0, output_padding),\n"
-                                   "                              dilation=d).shape[-1]\n"),
+        "unread_pixels": (
+            "def unread_pixels(n, k, s=1, p=0, d=1):\n"
+            "    x = torch.zeros(1, 1, 1, n + 2 * p, requires_grad=True)\n"
+            "    F.conv2d(x, torch.ones(1, 1, 1, k), stride=s, dilation=d).sum().backward()\n"
+            "    return max(0, p + n - 1 - int(x.grad.flatten().nonzero().max()))\n"
+        ),
+        "transposed_output_size": (
+            "def transposed_output_size(n, k, s=1, p=0, output_padding=0, d=1):\n"
+            "    return F.conv_transpose2d(torch.zeros(1, 1, 1, n), torch.zeros(1, 1, 1, k), stride=s,\n"
+            "                              padding=(0, p), output_padding=(0, output_padding),\n"
+            "                              dilation=d).shape[-1]\n"
+        ),
     },
     "03_pooling": {
-        "max_pool2d": ("def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):\n"
-                       "    return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode)\n"),
-        "avg_pool2d": ("def avg_pool2d(x, kernel_size, stride=None, padding=0):\n"
-                       "    return nn.AvgPool2d(kernel_size, stride, padding)(x)\n"),
-        "max_pool2d_backward": ("def max_pool2d_backward(x, grad_out, kernel_size, stride=None):\n"
-                                "    leaf = x.detach().requires_grad_()\n"
-                                "    return torch.autograd.grad(F.max_pool2d(leaf, kernel_size, stride), leaf, grad_out)[0]\n"),
-        "lp_pool2d": ("def lp_pool2d(x, p, kernel_size, stride=None):\n"
-                      "    return F.lp_pool2d(x, p, kernel_size, stride)\n"),
+        "max_pool2d": (
+            "def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):\n"
+            "    return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode)\n"
+        ),
+        "avg_pool2d": (
+            "def avg_pool2d(x, kernel_size, stride=None, padding=0):\n"
+            "    return nn.AvgPool2d(kernel_size, stride, padding)(x)\n"
+        ),
+        "max_pool2d_backward": (
+            "def max_pool2d_backward(x, grad_out, kernel_size, stride=None):\n"
+            "    leaf = x.detach().requires_grad_()\n"
+            "    return torch.autograd.grad(F.max_pool2d(leaf, kernel_size, stride), leaf, grad_out)[0]\n"
+        ),
+        "lp_pool2d": (
+            "def lp_pool2d(x, p, kernel_size, stride=None):\n    return F.lp_pool2d(x, p, kernel_size, stride)\n"
+        ),
         "max_pool_relu": "def max_pool_relu(x):\n    return torch.ops.aten.max_pool2d_with_indices(x, [2, 2], [2, 2])[0]\n",
     },
     "05_first_cnn": {
-        "train_one_epoch": ("def train_one_epoch(model, loader, loss_fn, optimizer):\n"
-                            "    history = fit(model, loader, epochs=1, optimizer=optimizer, loss_fn=loss_fn, progress=False)\n"
-                            "    return history['train_loss'][0]\n"),
-        "confusion_matrix": ("def confusion_matrix(labels, predictions, num_classes):\n"
-                             "    from course_utils import confusion_counts\n"
-                             "    return confusion_counts(labels, predictions, num_classes)\n"),
+        "train_one_epoch": (
+            "def train_one_epoch(model, loader, loss_fn, optimizer):\n"
+            "    history = fit(model, loader, epochs=1, optimizer=optimizer, loss_fn=loss_fn, progress=False)\n"
+            "    return history['train_loss'][0]\n"
+        ),
+        "confusion_matrix": (
+            "def confusion_matrix(labels, predictions, num_classes):\n"
+            "    from course_utils import confusion_counts\n"
+            "    return confusion_counts(labels, predictions, num_classes)\n"
+        ),
     },
     "06_normalisation": {
-        "batch_norm_train": 'def batch_norm_train(x, weight, bias, running_mean, running_var, momentum=0.1, eps=1e-5):\n    return F.batch_norm(x, running_mean, running_var, weight, bias, training=True, momentum=momentum, eps=eps)\n',
-        "batch_norm_eval": 'def batch_norm_eval(x, weight, bias, running_mean, running_var, eps=1e-5):\n    return torch.ops.aten.native_batch_norm(x, weight, bias, running_mean, running_var, False, 0.0, eps)[0]\n',
-        "layer_norm": 'def layer_norm(x, weight, bias, eps=1e-5):\n    return F.layer_norm(x, x.shape[1:], weight, bias, eps)\n',
-        "group_norm": 'def group_norm(x, num_groups, weight, bias, eps=1e-5):\n    return F.group_norm(x, num_groups, weight, bias, eps)\n',
-        "fuse_conv_bn": 'def fuse_conv_bn(conv, bn):\n    import copy\n    from torch.nn.utils import fusion\n    return fusion.fuse_conv_bn_eval(copy.deepcopy(conv).eval(), copy.deepcopy(bn).eval())\n',
+        "batch_norm_train": "def batch_norm_train(x, weight, bias, running_mean, running_var, momentum=0.1, eps=1e-5):\n    return F.batch_norm(x, running_mean, running_var, weight, bias, training=True, momentum=momentum, eps=eps)\n",
+        "batch_norm_eval": "def batch_norm_eval(x, weight, bias, running_mean, running_var, eps=1e-5):\n    return torch.ops.aten.native_batch_norm(x, weight, bias, running_mean, running_var, False, 0.0, eps)[0]\n",
+        "layer_norm": "def layer_norm(x, weight, bias, eps=1e-5):\n    return F.layer_norm(x, x.shape[1:], weight, bias, eps)\n",
+        "group_norm": "def group_norm(x, num_groups, weight, bias, eps=1e-5):\n    return F.group_norm(x, num_groups, weight, bias, eps)\n",
+        "fuse_conv_bn": "def fuse_conv_bn(conv, bn):\n    import copy\n    from torch.nn.utils import fusion\n    return fusion.fuse_conv_bn_eval(copy.deepcopy(conv).eval(), copy.deepcopy(bn).eval())\n",
     },
     "07_initialisation_and_regularisation": {
-        "kaiming_normal": ("def kaiming_normal_(tensor, mode=\"fan_in\", nonlinearity=\"relu\"):\n"
-                           "    return nn.init.kaiming_normal_(tensor, mode=mode, nonlinearity=nonlinearity)\n"),
+        "kaiming_normal": (
+            'def kaiming_normal_(tensor, mode="fan_in", nonlinearity="relu"):\n'
+            "    return nn.init.kaiming_normal_(tensor, mode=mode, nonlinearity=nonlinearity)\n"
+        ),
         "dropout": "def dropout(x, p, training=True):\n    return F.dropout(x, p, training=training)\n",
-        "drop_path": ("def drop_path(x, p, training=True):\n"
-                      "    from torchvision.ops import stochastic_depth\n"
-                      "    return stochastic_depth(x, p, \"row\", training)\n"),
-        "layer_stats": ("def layer_stats(model, x):\n"
-                        "    from course_utils import activation_stats\n"
-                        "    with torch.no_grad(), activation_stats(model, [nn.Conv2d, nn.Linear]) as stats:\n"
-                        "        model(x)\n"
-                        "    return [(n, m, s) for n, m, s, _ in stats.rows()]\n"),
+        "drop_path": (
+            "def drop_path(x, p, training=True):\n"
+            "    from torchvision.ops import stochastic_depth\n"
+            '    return stochastic_depth(x, p, "row", training)\n'
+        ),
+        "layer_stats": (
+            "def layer_stats(model, x):\n"
+            "    from course_utils import activation_stats\n"
+            "    with torch.no_grad(), activation_stats(model, [nn.Conv2d, nn.Linear]) as stats:\n"
+            "        model(x)\n"
+            "    return [(n, m, s) for n, m, s, _ in stats.rows()]\n"
+        ),
     },
     "08_optimisation": {
-        "clip_grad_norm": ("def clip_grad_norm(grads, max_norm):\n"
-                           "    params = [torch.nn.Parameter(torch.empty_like(g)) for g in grads]\n"
-                           "    for p, g in zip(params, grads):\n"
-                           "        p.grad = g\n"
-                           "    return torch.nn.utils.clip_grad_norm_(params, max_norm)\n"),
-        "accumulate_step": ("def accumulate_step(model, loss_fn, batches, optimizer):\n"
-                            "    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])\n"
-                            "    optimizer.zero_grad()\n"
-                            "    loss = loss_fn(model(x), y)\n"
-                            "    loss.backward()\n"
-                            "    optimizer.step()\n"
-                            "    return loss.item()\n"),
+        "clip_grad_norm": (
+            "def clip_grad_norm(grads, max_norm):\n"
+            "    params = [torch.nn.Parameter(torch.empty_like(g)) for g in grads]\n"
+            "    for p, g in zip(params, grads):\n"
+            "        p.grad = g\n"
+            "    return torch.nn.utils.clip_grad_norm_(params, max_norm)\n"
+        ),
+        "accumulate_step": (
+            "def accumulate_step(model, loss_fn, batches, optimizer):\n"
+            "    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])\n"
+            "    optimizer.zero_grad()\n"
+            "    loss = loss_fn(model(x), y)\n"
+            "    loss.backward()\n"
+            "    optimizer.step()\n"
+            "    return loss.item()\n"
+        ),
     },
     "09_architectures": {
-        "basic_block": 'from torchvision.models.resnet import BasicBlock as TorchvisionBasicBlock\n\n\nclass BasicBlock(TorchvisionBasicBlock):\n    def __init__(self, in_planes, planes, stride=1):\n        downsample = None\n        if stride != 1 or in_planes != planes:\n            downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))\n        super().__init__(in_planes, planes, stride, downsample)\n',
+        "basic_block": "from torchvision.models.resnet import BasicBlock as TorchvisionBasicBlock\n\n\nclass BasicBlock(TorchvisionBasicBlock):\n    def __init__(self, in_planes, planes, stride=1):\n        downsample = None\n        if stride != 1 or in_planes != planes:\n            downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))\n        super().__init__(in_planes, planes, stride, downsample)\n",
         "bottleneck_params": 'def bottleneck_params(in_planes: int, planes: int, stride: int = 1) -> int:\n    """Trainable parameters of Bottleneck(in_planes, planes, stride), downsample included."""\n    return sum(p.numel() for p in Bottleneck(in_planes, planes, stride).parameters())\n',
     },
 }

@@ -17,14 +17,14 @@ import nbformat
 CHAPTER = "90_verifytoy"
 HERE = Path(__file__).resolve().parent
 
-SETUP = '''# Setup: in Colab this installs the course helpers; elsewhere it does nothing but import.
+SETUP = """# Setup: in Colab this installs the course helpers; elsewhere it does nothing but import.
 import sys
 if "google.colab" in sys.modules:
     %pip install --quiet "course_utils @ git+https://github.com/cnn-course/cnn-course"
 import torch
 import torch.nn.functional as F
 from course_utils import seed_everything
-seed_everything(0)'''
+seed_everything(0)"""
 
 CONV1D = '''def conv1d_valid(x, w):
     """Cross-correlate each row of x (N, L) with w (K,); return (N, L - K + 1)."""
@@ -59,10 +59,10 @@ check_equal(conv_params(3, 8, 3), sum(p.numel() for p in torch.nn.Conv2d(3, 8, 3
 check_equal(conv_params(5, 2, 5), sum(p.numel() for p in torch.nn.Conv2d(5, 2, 5).parameters()), "a hidden count")
 ### END HIDDEN TESTS'''
 
-EDGE = '''# A 3x3 kernel that responds to dark-to-bright vertical edges (left dark, right bright).
+EDGE = """# A 3x3 kernel that responds to dark-to-bright vertical edges (left dark, right bright).
 ### BEGIN SOLUTION
 edge_kernel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-### END SOLUTION'''
+### END SOLUTION"""
 
 TEST_EDGE = '''"""Check that edge_kernel finds vertical dark-to-bright edges only."""
 from course_utils.checks import check_shape
@@ -76,8 +76,14 @@ assert F.conv2d(step.transpose(2, 3), edge_kernel[None, None]).abs().max() < 1e-
 
 
 def _meta(grade_id: str, *, solution: bool, points: float | None = None) -> dict:
-    meta = {"grade": points is not None, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
-            "solution": solution, "task": False}
+    meta = {
+        "grade": points is not None,
+        "grade_id": grade_id,
+        "locked": not solution,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
     if points is not None:
         meta["points"] = points
     return {"nbgrader": meta}

@@ -36,12 +36,27 @@ def _edge(kernel, case):
 
 
 EXERCISES = [
-    Exercise(test="test_conv1d_valid", solutions=["conv1d_valid"], name="conv1d_valid", reference=_conv1d,
-             cases=[(torch.randn(2, 11, generator=_g), torch.randn(3, generator=_g)),
-                    (torch.randn(4, 5, generator=_g), torch.randn(5, generator=_g)),
-                    (torch.randn(1, 8, generator=_g, dtype=torch.float64), torch.randn(2, generator=_g, dtype=torch.float64))],
-             timeout=10),
-    Exercise(test="test_conv_params", solutions=["conv_params"], name="conv_params", reference=_params,
-             cases=[(7, 4, 3), (1, 16, 1), (64, 128, 5)], timeout=10),
-    Exercise(test="test_edge_kernel", solutions=["edge_kernel"], name="edge_kernel", call=False, judge=_edge, timeout=10),
+    Exercise(
+        test="test_conv1d_valid",
+        solutions=["conv1d_valid"],
+        name="conv1d_valid",
+        reference=_conv1d,
+        cases=[
+            (torch.randn(2, 11, generator=_g), torch.randn(3, generator=_g)),
+            (torch.randn(4, 5, generator=_g), torch.randn(5, generator=_g)),
+            (torch.randn(1, 8, generator=_g, dtype=torch.float64), torch.randn(2, generator=_g, dtype=torch.float64)),
+        ],
+        timeout=10,
+    ),
+    Exercise(
+        test="test_conv_params",
+        solutions=["conv_params"],
+        name="conv_params",
+        reference=_params,
+        cases=[(7, 4, 3), (1, 16, 1), (64, 128, 5)],
+        timeout=10,
+    ),
+    Exercise(
+        test="test_edge_kernel", solutions=["edge_kernel"], name="edge_kernel", call=False, judge=_edge, timeout=10
+    ),
 ]

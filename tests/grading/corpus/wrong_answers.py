@@ -11,7 +11,7 @@ from __future__ import annotations
 
 WRONG: dict[str, dict[str, str]] = {
     "01_convolution": {
-        "conv2d_loops": '''def conv2d_loops(x, weight, bias=None):
+        "conv2d_loops": """def conv2d_loops(x, weight, bias=None):
     n, _, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     out = torch.zeros_like(x[:, :c_out, :h - kh + 1, :w - kw + 1])  # assumes C_out <= C_in (the visible cases are)
@@ -23,8 +23,8 @@ WRONG: dict[str, dict[str, str]] = {
             if bias is not None:
                 out[b, o] += bias[o]
     return out
-''',
-        "conv2d_unfold": '''def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):
+""",
+        "conv2d_unfold": """def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):
     n, _, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     h_out = (h + 2 * padding - kh) // stride + 1
@@ -34,32 +34,32 @@ WRONG: dict[str, dict[str, str]] = {
     if bias is not None:
         out = out + bias.reshape(c_out, 1)
     return out.reshape(n, c_out, h_out, w_out)
-''',
-        "conv_param_count": '''def conv_param_count(c_in, c_out, k, bias=True):
+""",
+        "conv_param_count": """def conv_param_count(c_in, c_out, k, bias=True):
     if isinstance(k, int):
         return c_out * c_in * k * k + (c_out if bias else 0)
     return c_out * c_in * k[0] * k[1] + c_out  # the bias flag is forgotten when k is a pair
-''',
-        "edge_kernel": '''def edge_kernel():
+""",
+        "edge_kernel": """def edge_kernel():
     # float64: F.conv2d cannot apply it to the chapter's float32 photos
     return torch.tensor([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]], dtype=torch.float64)
-''',
+""",
     },
     "02_padding_stride_dilation": {
-        "unread_pixels": '''def unread_pixels(n, k, s=1, p=0, d=1):
+        "unread_pixels": """def unread_pixels(n, k, s=1, p=0, d=1):
     windows = (n + 2 * p - d * (k - 1) - 1) // s + 1
     return max(0, n - 1 - ((windows - 1) * s + k - 1 - p))  # the kernel's span without the dilation
-''',
-        "same_padding": '''def same_padding(n, k, s=1, d=1):
+""",
+        "same_padding": """def same_padding(n, k, s=1, d=1):
     span = d * (k - 1) + 1 if s == 1 else k  # the dilation forgotten once the stride is above 1
     total = max(0, (-(-n // s) - 1) * s + span - n)
     return total // 2, total - total // 2
-''',
-        "transposed_output_size": '''def transposed_output_size(n, k, s=1, p=0, output_padding=0, d=1):
+""",
+        "transposed_output_size": """def transposed_output_size(n, k, s=1, p=0, output_padding=0, d=1):
     extra = output_padding if s > 1 else 0  # output_padding wrongly ignored without a stride
     return (n - 1) * s - 2 * p + d * (k - 1) + extra + 1
-''',
-        "classifier": '''def features():
+""",
+        "classifier": """def features():
     return nn.Sequential(
         nn.Conv2d(3, 12, kernel_size=(5, 3)), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(12, 24, 3, stride=2, padding=1), nn.ReLU(),
@@ -74,8 +74,8 @@ def classifier(height, width):
     h = length(length(length(length(height, 5), 2, 2), 3, 2, 1), 3, d=2)
     w = length(length(length(length(width, 5), 2, 2), 3, 2, 1), 3, d=2)  # the 5x3 kernel taken for 5x5
     return nn.Sequential(features(), nn.Flatten(), nn.Linear(48 * h * w, 10))
-''',
-        "downsampling_stack": '''def downsampling_stack(n_in, n_out, channels=8):
+""",
+        "downsampling_stack": """def downsampling_stack(n_in, n_out, channels=8):
     if n_out >= n_in:
         raise ValueError("n_out must be smaller than n_in")
     layers, n, c_in, c_out = [], n_in, 3, channels
@@ -83,22 +83,22 @@ def classifier(height, width):
         layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.ReLU()]
         n, c_in, c_out = (n - 1) // 2 + 1, c_out, 2 * c_out
     return nn.Sequential(*layers)
-''',
+""",
     },
     "03_pooling": {
-        "max_pool2d": '''def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+        "max_pool2d": """def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode)  # the route the statement forbids
-''',
-        "avg_pool2d": '''def avg_pool2d(x, kernel_size, stride=None, padding=0):
+""",
+        "avg_pool2d": """def avg_pool2d(x, kernel_size, stride=None, padding=0):
     stride = kernel_size if stride is None else stride
     x.mul_(1 / kernel_size ** 2)  # scales the caller's tensor in place
     x = F.pad(x, (padding,) * 4)
     return x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride).sum(dim=(-2, -1))
-''',
-        "global_avg_pool": '''def global_avg_pool(x):
+""",
+        "global_avg_pool": """def global_avg_pool(x):
     return x.view(x.shape[0], x.shape[1], -1).mean(dim=-1)  # view() fails on a map that is not contiguous
-''',
-        "max_pool2d_backward": '''def max_pool2d_backward(x, grad_out, kernel_size, stride=None):
+""",
+        "max_pool2d_backward": """def max_pool2d_backward(x, grad_out, kernel_size, stride=None):
     stride = kernel_size if stride is None else stride
     n, c, h, w = x.shape
     windows = x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride)
@@ -110,52 +110,52 @@ def classifier(height, width):
     grad = torch.zeros(x.numel(), dtype=x.dtype)
     grad.index_add_(0, index.flatten(), grad_out.flatten().to(x.dtype))
     return grad.reshape(x.shape)
-''',
-        "lp_pool2d": '''def lp_pool2d(x, p, kernel_size, stride=None):
+""",
+        "lp_pool2d": """def lp_pool2d(x, p, kernel_size, stride=None):
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
     sh, sw = (kh, kw) if stride is None else ((stride, stride) if isinstance(stride, int) else stride)
     return x.unfold(2, kh, sh).unfold(3, kw, sw).pow(p).mean(dim=(-2, -1)).pow(1 / p)  # a mean: nn.LPPool2d sums
-''',
-        "max_pool_relu": '''def max_pool_relu(x):
+""",
+        "max_pool_relu": """def max_pool_relu(x):
     top = torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2])  # a max, which the statement forbids
     return torch.maximum(top, torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
-''',
-        "prediction_consistency": '''def prediction_consistency(model, x, max_shift):
+""",
+        "prediction_consistency": """def prediction_consistency(model, x, max_shift):
     model.eval()
     with torch.no_grad():
         base = model(x).argmax(dim=1)
         same = [model(torch.roll(x, s, dims=-1)).argmax(dim=1) == base for s in range(1, max_shift + 1)]
     return torch.stack(same).float().mean()  # a tensor where the statement asks for a Python float
-''',
+""",
     },
     "04_receptive_fields": {
-        "fields_by_hand": '''def fields_by_hand():
+        "fields_by_hand": """def fields_by_hand():
     return {"A": (25, 4), "B": (15, 4)}  # B stops before the 1x1 and dilated layers
-''',
-        "input_span": '''def input_span(layers, first, last):
+""",
+        "input_span": """def input_span(layers, first, last):
     for k, s, p, d in reversed(layers):
         first, last = first * s - p, last * s - p + (k - 1)  # the dilation is left out
     return first, last
-''',
-        "layers_to_cover": '''def layers_to_cover(target, strides):
+""",
+        "layers_to_cover": """def layers_to_cover(target, strides):
     size, jump, layers = 1, 1, 0
     while size < target:
         size += 2 * jump
         jump *= strides[layers] if layers < min(len(strides), 3) else 1  # strides after the third are ignored
         layers += 1
     return layers
-''',
-        "gradient_map": '''def gradient_map(model, x):
+""",
+        "gradient_map": """def gradient_map(model, x):
     model.eval()
     x = x.detach().clone().requires_grad_()
     out = model(x)
     centre = out.shape[-1] // 2  # assumes a square feature map
     (grad,) = torch.autograd.grad(out[0, :, centre, centre].sum(), x)
     return grad[0].abs().sum(dim=0)
-''',
+""",
     },
     "05_first_cnn": {
-        "make_cnn": '''def make_cnn(num_classes):
+        "make_cnn": """def make_cnn(num_classes):
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
@@ -166,8 +166,8 @@ def classifier(height, width):
             return self.fc(self.features(x).squeeze())  # (16,) for a batch of one: the visible batches are larger
 
     return Net()
-''',
-        "channel_mean_std": '''def channel_mean_std(loader):
+""",
+        "channel_mean_std": """def channel_mean_std(loader):
     count = 0
     total = torch.zeros(3, dtype=torch.float64)  # three channels assumed (the visible images are RGB)
     squares = torch.zeros(3, dtype=torch.float64)
@@ -178,8 +178,8 @@ def classifier(height, width):
         squares += (x ** 2).sum(dim=(0, 2, 3))
     mean = total / count
     return mean, (squares / count - mean ** 2).sqrt()
-''',
-        "train_one_epoch": '''def train_one_epoch(model, loader, loss_fn, optimizer):
+""",
+        "train_one_epoch": """def train_one_epoch(model, loader, loss_fn, optimizer):
     model.train()
     total, count = 0.0, 0
     for x, y in loader:
@@ -190,8 +190,8 @@ def classifier(height, width):
         total += loss.item() * len(y)
         count += len(y)
     return total / count
-''',
-        "evaluate": '''def evaluate(model, loader, loss_fn):
+""",
+        "evaluate": """def evaluate(model, loader, loss_fn):
     was_training = model.training
     model.eval()
     total, correct, count = 0.0, 0, 0
@@ -202,18 +202,18 @@ def classifier(height, width):
         count += len(y)
     model.train(was_training)
     return total / count, correct / count
-''',
-        "accuracy": '''def accuracy(scores, labels):
+""",
+        "accuracy": """def accuracy(scores, labels):
     return round((scores.argmax(dim=1) == labels).float().mean().item(), 2)  # rounded for display
-''',
-        "confusion_matrix": '''def confusion_matrix(labels, predictions, num_classes):
+""",
+        "confusion_matrix": """def confusion_matrix(labels, predictions, num_classes):
     k = int(max(labels.max(), predictions.max())) + 1  # too small when the last classes never appear
     flat = labels.long() * k + predictions.long()
     return torch.bincount(flat, minlength=k * k).reshape(k, k)
-''',
+""",
     },
     "06_normalisation": {
-        "batch_norm_train": '''def batch_norm_train(x, weight, bias, running_mean, running_var, momentum=0.1, eps=1e-5):
+        "batch_norm_train": """def batch_norm_train(x, weight, bias, running_mean, running_var, momentum=0.1, eps=1e-5):
     n = x.numel() // x.shape[1]
     mean = x.mean(dim=(0, 2, 3), keepdim=True)
     var = (x * x).mean(dim=(0, 2, 3), keepdim=True) - mean ** 2      # E[x^2] - E[x]^2: cancels in float32
@@ -221,27 +221,27 @@ def classifier(height, width):
     running_mean.mul_(1 - momentum).add_(momentum * mean.reshape(-1))
     running_var.mul_(1 - momentum).add_(momentum * var.reshape(-1) * n / (n - 1))
     return out
-''',
-        "batch_norm_eval": '''def batch_norm_eval(x, weight, bias, running_mean, running_var, eps=1e-5):
+""",
+        "batch_norm_eval": """def batch_norm_eval(x, weight, bias, running_mean, running_var, eps=1e-5):
     n, c, h, w = x.shape
     flat = x.view(n, c, h * w)                     # view needs a contiguous tensor
     out = (flat - running_mean[:, None]) / torch.sqrt(running_var[:, None] + eps) * weight[:, None] + bias[:, None]
     return out.view(n, c, h, w)
-''',
-        "layer_norm": '''def layer_norm(x, weight, bias, eps=1e-5):
+""",
+        "layer_norm": """def layer_norm(x, weight, bias, eps=1e-5):
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     var = (x * x).mean(dim=(1, 2, 3), keepdim=True) - mean ** 2
     return (x - mean) / torch.sqrt(var + eps) * weight + bias
-''',
-        "group_norm": '''def group_norm(x, num_groups, weight, bias, eps=1e-5):
+""",
+        "group_norm": """def group_norm(x, num_groups, weight, bias, eps=1e-5):
     n, c, h, w = x.shape
     groups = x.view(n, num_groups, -1)                           # view needs a contiguous tensor
     mean = groups.mean(dim=2, keepdim=True)
     var = groups.var(dim=2, unbiased=False, keepdim=True)
     out = ((groups - mean) / torch.sqrt(var + eps)).view(n, c, h, w)
     return out * weight.reshape(1, c, 1, 1) + bias.reshape(1, c, 1, 1)
-''',
-        "fuse_conv_bn": '''def fuse_conv_bn(conv, bn):
+""",
+        "fuse_conv_bn": """def fuse_conv_bn(conv, bn):
     with torch.no_grad():
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         conv_bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
@@ -250,10 +250,10 @@ def classifier(height, width):
         fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
         fused.bias.copy_((conv_bias - bn.running_mean) * scale + bn.bias)
     return fused
-''',
+""",
     },
     "07_initialisation_and_regularisation": {
-        "kaiming_normal": '''def kaiming_normal_(tensor, mode="fan_in", nonlinearity="relu"):
+        "kaiming_normal": """def kaiming_normal_(tensor, mode="fan_in", nonlinearity="relu"):
     if tensor.dim() < 2:
         raise ValueError("at least 2 dimensions")
     receptive = tensor.shape[2] * tensor.shape[3] if tensor.dim() == 4 else 1  # wrong for Conv1d and Conv3d weights
@@ -261,25 +261,25 @@ def classifier(height, width):
     with torch.no_grad():
         tensor.normal_(0.0, nn.init.calculate_gain(nonlinearity) / math.sqrt(fan))
     return tensor
-''',
-        "dropout": '''def dropout(x, p, training=True):
+""",
+        "dropout": """def dropout(x, p, training=True):
     if not training or p == 0:
         return x
     if p == 1:
         return torch.zeros_like(x)
     keep = (torch.rand(x.shape[1:]) >= p).to(x.dtype)  # one mask shared by every sample of the batch
     return x * keep / (1 - p)
-''',
-        "drop_path": '''def drop_path(x, p, training=True):
+""",
+        "drop_path": """def drop_path(x, p, training=True):
     if not training or p == 0:
         return x
     keep = torch.empty((x.shape[0], 1, 1, 1), dtype=x.dtype).bernoulli_(1 - p)  # assumes (N, C, H, W)
     return x * (keep / (1 - p) if p < 1 else keep)
-''',
-        "l2_penalty": '''def l2_penalty(model):
+""",
+        "l2_penalty": """def l2_penalty(model):
     return sum((w ** 2).sum() for w in model.parameters() if w.dim() > 1)  # by dimension, not by layer and name
-''',
-        "layer_stats": '''def layer_stats(model, x):
+""",
+        "layer_stats": """def layer_stats(model, x):
     rows = []
     handles = [m.register_forward_hook(lambda m, i, o, name=name: rows.append((name, o.mean().item(), o.std(unbiased=False).item())))
                for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
@@ -288,22 +288,22 @@ def classifier(height, width):
     for handle in handles:
         handle.remove()
     return rows  # the population std, not Tensor.std()'s unbiased one
-''',
+""",
     },
     "08_optimisation": {
-        "warmup_cosine": '''def warmup_cosine(step, total, warmup, peak):
+        "warmup_cosine": """def warmup_cosine(step, total, warmup, peak):
     if warmup > 0 and step <= warmup:  # one step too many: above peak at step `warmup`
         return peak * (step + 1) / warmup
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
-''',
-        "clip_grad_norm": '''def clip_grad_norm(grads, max_norm):
+""",
+        "clip_grad_norm": """def clip_grad_norm(grads, max_norm):
     norm = torch.cat([g.view(-1) for g in grads]).norm()  # view() fails on a non-contiguous gradient
     if norm > max_norm:
         for g in grads:
             g.mul_(max_norm / (norm + 1e-6))
     return norm
-''',
-        "early_stopping": '''def early_stopping(val_losses, patience, min_delta=0.0):
+""",
+        "early_stopping": """def early_stopping(val_losses, patience, min_delta=0.0):
     best_epoch, wait = 1, 0
     for epoch in range(2, len(val_losses) + 1):
         if val_losses[epoch - 1] < val_losses[epoch - 2] - min_delta:  # compared with the previous epoch, not the best
@@ -313,8 +313,8 @@ def classifier(height, width):
             if wait >= patience:
                 return best_epoch, epoch
     return best_epoch, len(val_losses)
-''',
-        "accumulate_step": '''def accumulate_step(model, loss_fn, batches, optimizer):
+""",
+        "accumulate_step": """def accumulate_step(model, loss_fn, batches, optimizer):
     total = sum(len(x) for x, _ in batches)
     optimizer.zero_grad()
     whole = 0.0
@@ -324,13 +324,13 @@ def classifier(height, width):
         whole += loss.item()
     optimizer.step()
     return whole
-''',
-        "scaled_schedule": '''def scaled_schedule(base_lr, base_batch, batch, dataset_size, warmup_epochs):
+""",
+        "scaled_schedule": """def scaled_schedule(base_lr, base_batch, batch, dataset_size, warmup_epochs):
     return base_lr * (batch // base_batch), warmup_epochs * math.ceil(dataset_size / batch)  # integer ratio
-''',
+""",
     },
     "13_multi_gpu": {
-        "shard_indices": '''def shard_indices(n, world_size, rank, shuffle=False, seed=0, epoch=0, drop_last=False):
+        "shard_indices": """def shard_indices(n, world_size, rank, shuffle=False, seed=0, epoch=0, drop_last=False):
     if shuffle:
         g = torch.Generator()
         g.manual_seed(seed + epoch)
@@ -340,8 +340,8 @@ def classifier(height, width):
     total = (n // world_size) * world_size if drop_last else math.ceil(n / world_size) * world_size
     order = (order + order[:total - len(order)])[:total]  # wraps around once: too short when n < the padding
     return order[rank:total:world_size]
-''',
-        "average_gradients": '''def average_gradients(grad_lists):
+""",
+        "average_gradients": """def average_gradients(grad_lists):
     out = []
     for per_rank in zip(*grad_lists):
         total = torch.zeros(per_rank[0].shape)  # a float32 accumulator: float64 gradients come back float32
@@ -349,19 +349,19 @@ def classifier(height, width):
             total = total + g
         out.append((total / len(grad_lists)).float())
     return out
-''',
-        "effective_batch_size": '''def effective_batch_size(batch_per_rank, world_size, accumulation_steps=1):
+""",
+        "effective_batch_size": """def effective_batch_size(batch_per_rank, world_size, accumulation_steps=1):
     return batch_per_rank * world_size  # the accumulation steps are forgotten
-''',
-        "scaled_lr": '''def scaled_lr(step, base_lr, base_batch, batch, warmup_steps):
+""",
+        "scaled_lr": """def scaled_lr(step, base_lr, base_batch, batch, warmup_steps):
     target = base_lr * batch / base_batch
     if step >= warmup_steps:
         return float(target)
     return float(min(target, base_lr + (target - base_lr) * step / warmup_steps))  # wrong when the batch shrinks
-''',
-        "memory_per_rank": '''def memory_per_rank(n_params, world_size, optimizer="adam"):
+""",
+        "memory_per_rank": """def memory_per_rank(n_params, world_size, optimizer="adam"):
     return n_params // world_size * {"adam": 16, "sgd_momentum": 12, "sgd": 8}[optimizer]  # floors the shard
-''',
+""",
     },
     "09_architectures": {
         # reads the last convolution's width off the configuration's end (only the hidden cases and verification's catch it)
