@@ -103,11 +103,21 @@ def make_target(course: Path, chapter: str) -> Target:
     assert spec is not None, f"grading/{chapter}.py is missing from the course copy"
     # The first function exercise that takes test inputs (not, say, fields_by_hand()): its autograder cell
     # compares through the course's checks, which the planted course_utils and the hooks tamper with.
-    ex = next(e for e in spec.exercises
-              if e.call and e.driver == "call" and any(c["args"] or c["kwargs"] for c in e.normalised_cases()))
+    ex = next(
+        e
+        for e in spec.exercises
+        if e.call and e.driver == "call" and any(c["args"] or c["kwargs"] for c in e.normalised_cases())
+    )
     read = lambda p: nbformat.read(str(p), as_version=4)  # noqa: E731
-    return Target(course, chapter, read(course / "solutions" / chapter / f"{chapter}.ipynb"),
-                  read(course / "notebooks" / chapter / f"{chapter}.ipynb"), ex.solutions[-1], ex.test, ex.name)
+    return Target(
+        course,
+        chapter,
+        read(course / "solutions" / chapter / f"{chapter}.ipynb"),
+        read(course / "notebooks" / chapter / f"{chapter}.ipynb"),
+        ex.solutions[-1],
+        ex.test,
+        ex.name,
+    )
 
 
 @dataclass
@@ -148,20 +158,30 @@ def grade_class(dest: Path) -> GradedClass:
         target = make_target(course, chapter)
         for case in cases_for(chapter):
             nb, files = case.build(target)
-            _write(course / "submitted" / student(chapter, case) / chapter, nb, files,
-                   case.filename or f"{chapter}.ipynb")
+            _write(
+                course / "submitted" / student(chapter, case) / chapter, nb, files, case.filename or f"{chapter}.ipynb"
+            )
         if chapter in WRONG_CHAPTERS:
-            _write(course / "submitted" / wrong_student(chapter) / chapter, answered(target, WRONG[chapter]), {},
-                   f"{chapter}.ipynb")
+            _write(
+                course / "submitted" / wrong_student(chapter) / chapter,
+                answered(target, WRONG[chapter]),
+                {},
+                f"{chapter}.ipynb",
+            )
         if chapter in FORBIDDEN:
-            _write(course / "submitted" / forbidden_student(chapter) / chapter, answered(target, FORBIDDEN[chapter]), {},
-                   f"{chapter}.ipynb")
+            _write(
+                course / "submitted" / forbidden_student(chapter) / chapter,
+                answered(target, FORBIDDEN[chapter]),
+                {},
+                f"{chapter}.ipynb",
+            )
     for chapter in REAL_CHAPTERS:
         if chapter not in SPEC_CHAPTERS:
             shutil.copytree(course / "solutions" / chapter, course / "submitted" / "alice" / chapter)
             shutil.copytree(course / "notebooks" / chapter, course / "submitted" / "bob" / chapter)
-    autograde = gradetools.run_make(course, "autograde", "JOBS=2", f"AUTOGRADE_ARGS=--Execute.timeout={NBGRADER_TIMEOUT}",
-                                    timeout=1800)
+    autograde = gradetools.run_make(
+        course, "autograde", "JOBS=2", f"AUTOGRADE_ARGS=--Execute.timeout={NBGRADER_TIMEOUT}", timeout=1800
+    )
     grades = gradetools.run_make(course, "grades")
     report = course / "verification.json"
     results = {(r["student"], r["chapter"]): r for r in json.loads(report.read_text())} if report.is_file() else {}

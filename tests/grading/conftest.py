@@ -13,9 +13,12 @@ def graded_class(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
     before = gradetools.litter()
     graded = classroom.grade_class(tmp_path_factory.mktemp("class"))
     counts = ", ".join(f"{chapter[:2]}: {n}" for chapter, n in classroom.handin_counts().items())
-    gradetools.report(request.config, f"\n[grading] make release {graded.release.seconds:.1f} s; make autograde JOBS=2 "
-                                      f"(nbgrader + verify) {len(classroom.handins())} hand-ins ({counts}): "
-                                      f"{graded.autograde.seconds:.1f} s; make grades {graded.grades.seconds:.1f} s")
+    gradetools.report(
+        request.config,
+        f"\n[grading] make release {graded.release.seconds:.1f} s; make autograde JOBS=2 "
+        f"(nbgrader + verify) {len(classroom.handins())} hand-ins ({counts}): "
+        f"{graded.autograde.seconds:.1f} s; make grades {graded.grades.seconds:.1f} s",
+    )
     assert gradetools.litter() == before, "grading in a temporary copy left nbgrader files in the repository"
     request.config.stash[classroom.SESSION_CLASS] = graded
     return graded

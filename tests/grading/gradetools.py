@@ -34,9 +34,7 @@ _COPY_IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.py
 def find_chapters(root: Path = ROOT) -> list[str]:
     """Names of the chapters in ``root/solutions``: every ``NN_topic`` with ``NN_topic/NN_topic.ipynb``."""
     return sorted(
-        nb.parent.name
-        for nb in root.glob("solutions/[0-9][0-9]_*/[0-9][0-9]_*.ipynb")
-        if nb.stem == nb.parent.name
+        nb.parent.name for nb in root.glob("solutions/[0-9][0-9]_*/[0-9][0-9]_*.ipynb") if nb.stem == nb.parent.name
     )
 
 
@@ -178,8 +176,9 @@ def run_nbval(notebook: Path, *, ignore: set[str], cell_timeout: float, timeout:
     ]  # fmt: skip
     start = time.monotonic()
     try:
-        proc = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
+        )
         code, output = proc.returncode, proc.stdout
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")

@@ -54,7 +54,9 @@ def test_solution_gets_full_marks(chapter: str, graded_class: GradedClass) -> No
     gb = gradebook(graded_class)
     try:
         cells = grades(gb, chapter, right)
-        lost = [f"{g.name}: {g.score}/{g.max_score}" for g in cells if not g.needs_manual_grade and g.score != g.max_score]
+        lost = [
+            f"{g.name}: {g.score}/{g.max_score}" for g in cells if not g.needs_manual_grade and g.score != g.max_score
+        ]
         assert not lost, f"the right answers of {chapter} lose points on autograded cells: {lost}"
         manual = [g.name for g in cells if g.needs_manual_grade]
         submission = gb.find_submission(chapter, right)

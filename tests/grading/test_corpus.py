@@ -49,20 +49,31 @@ CHAPTERS = SPEC_CHAPTERS
 
 # Flags that explain a verified grade above nbgrader's: nbgrader could not grade the hand-in or
 # ran something other than the learner's notebook as handed in. A forbidden route is none of these.
-EXPLAINS_NBGRADER_LOWER = ("nbgrader_failed", "renamed_notebook:", "notebook_missing", "cells_added:",
-                           "locked_cell_edited:", "cell_deleted:", "points_changed:", "duplicate_grade_ids")
+EXPLAINS_NBGRADER_LOWER = (
+    "nbgrader_failed",
+    "renamed_notebook:",
+    "notebook_missing",
+    "cells_added:",
+    "locked_cell_edited:",
+    "cell_deleted:",
+    "points_changed:",
+    "duplicate_grade_ids",
+)
 
 
 @pytest.fixture(scope="module")
 def graded(graded_class: GradedClass) -> dict:
     """The session's class run (conftest.py), as this module's tests read it."""
     assert graded_class.results, graded_class.autograde.explain()
-    return {"course": graded_class.course, "run": graded_class.autograde, "grades": graded_class.grades,
-            "results": graded_class.results}
+    return {
+        "course": graded_class.course,
+        "run": graded_class.autograde,
+        "grades": graded_class.grades,
+        "results": graded_class.results,
+    }
 
 
-@pytest.mark.parametrize(("chapter", "case"), CHAPTER_CASES,
-                         ids=lambda v: v if isinstance(v, str) else v.name)
+@pytest.mark.parametrize(("chapter", "case"), CHAPTER_CASES, ids=lambda v: v if isinstance(v, str) else v.name)
 def test_case_verified_grade_and_flags(case: Case, chapter: str, graded: dict) -> None:
     result = graded["results"].get((student(chapter, case), chapter))
     assert result is not None, f"{case.name}: no verification result\n" + graded["run"].explain()
@@ -73,7 +84,8 @@ def test_case_verified_grade_and_flags(case: Case, chapter: str, graded: dict) -
         expected = ex["max_score"] if want == FULL else 0.0
         assert ex["verified"] == expected, (
             f"{case.name}: {test} verified {ex['verified']}/{ex['max_score']}, expected {want} "
-            f"({ex['status']}: {ex['reason']}); flags {result['flags']}")
+            f"({ex['status']}: {ex['reason']}); flags {result['flags']}"
+        )
     flags = result["flags"]
     for flag in case.flags:
         flag = flag.format(test=target.test)
@@ -93,8 +105,9 @@ def test_class_run_goes_to_the_end(graded: dict) -> None:
 
 
 def _summary_line(output: str, who: str, chapter: str, phrase: str) -> str | None:
-    return next((line for line in output.splitlines()
-                 if line.strip().startswith(f"{who} {chapter}:") and phrase in line), None)
+    return next(
+        (line for line in output.splitlines() if line.strip().startswith(f"{who} {chapter}:") and phrase in line), None
+    )
 
 
 def test_no_checksum_warning_for_honest_handins(graded: dict) -> None:
@@ -103,8 +116,12 @@ def test_no_checksum_warning_for_honest_handins(graded: dict) -> None:
     notes = read_log(log)
     warned = {key for key, outcome in notes.items() if any(n.startswith("locked cell ") for n in outcome.notes)}
     expected = {(student(ch, c), ch) for ch in CHAPTERS for c in cases_for(ch) if c.name == "edited_locked_test_cell"}
-    assert warned == expected, f"checksum warnings for {sorted(warned - expected)}; missing for {sorted(expected - warned)}"
-    assert log.count("Attribute 'checksum'") == len(expected), "a checksum warning in autograde.log is not accounted for"
+    assert warned == expected, (
+        f"checksum warnings for {sorted(warned - expected)}; missing for {sorted(expected - warned)}"
+    )
+    assert log.count("Attribute 'checksum'") == len(expected), (
+        "a checksum warning in autograde.log is not accounted for"
+    )
     for key in expected:
         assert _summary_line(graded["run"].output, *key, "locked cell "), graded["run"].explain()
     assert "Kernel is running over TCP" not in log + graded["run"].output
@@ -123,11 +140,14 @@ def test_summary_names_every_broken_handin(graded: dict) -> None:
     }
     for name, phrase in expected.items():
         case = next(c for c in CASES if c.name == name)
-        assert _summary_line(out, student(toy, case), toy, phrase), f"no summary line for {name} with {phrase!r}:\n{out[-4000:]}"
+        assert _summary_line(out, student(toy, case), toy, phrase), (
+            f"no summary line for {name} with {phrase!r}:\n{out[-4000:]}"
+        )
     assert "Traceback" not in out and "KeyError" not in out, graded["run"].explain()
     copied = next(c for c in CASES if c.name == "copied_graded_cell")
-    assert (graded["course"] / "autograded" / student(toy, copied) / toy / f"{toy}.ipynb").is_file(), \
+    assert (graded["course"] / "autograded" / student(toy, copied) / toy / f"{toy}.ipynb").is_file(), (
         "nbgrader wrote no autograded notebook for a hand-in with a copied graded cell"
+    )
 
 
 def test_disagreements_are_reported(graded: dict) -> None:
@@ -137,7 +157,9 @@ def test_disagreements_are_reported(graded: dict) -> None:
     shape = re.compile(r"^\S+ \S+ \S+: in-kernel [\d.]+/[\d.]+: (.+); verified [\d.]+/[\d.]+: (.+)$")
     for line in lines:
         match = shape.match(line)
-        assert match and match.group(1).strip() and match.group(2).strip(), f"a disagreement without both reasons: {line}"
+        assert match and match.group(1).strip() and match.group(2).strip(), (
+            f"a disagreement without both reasons: {line}"
+        )
     toy = toy_chapter.CHAPTER
     case = next(c for c in CASES if c.name == "input_transformer")
     mine = [line for line in lines if line.startswith(f"{student(toy, case)} {toy} ")]
@@ -155,8 +177,10 @@ def test_verification_never_more_lenient_than_nbgrader(graded: dict) -> None:
             if ex["status"] == "unverified" or ex["nbgrader"] is None or ex["verified"] <= ex["nbgrader"]:
                 continue
             if not any(f.startswith(EXPLAINS_NBGRADER_LOWER) for f in result["flags"]):
-                lenient.append(f"{who} {chapter} {ex['test']}: verified {ex['verified']:g} > nbgrader {ex['nbgrader']:g} "
-                               f"(nbgrader: {ex.get('nbgrader_reason', '')}); flags {result['flags']}")
+                lenient.append(
+                    f"{who} {chapter} {ex['test']}: verified {ex['verified']:g} > nbgrader {ex['nbgrader']:g} "
+                    f"(nbgrader: {ex.get('nbgrader_reason', '')}); flags {result['flags']}"
+                )
     assert not lenient, "verification is more lenient than nbgrader:\n" + "\n".join(lenient)
 
 
@@ -171,7 +195,8 @@ def test_forbidden_routes_score_zero_in_both_graders(chapter: str, graded: dict)
         want = 0.0 if ex["test"] in forbidden_tests else ex["max_score"]
         assert (ex["verified"], ex["nbgrader"]) == (want, want), (
             f"{ex['test']}: verified {ex['verified']}, nbgrader {ex['nbgrader']}, expected {want} in both "
-            f"(verification: {ex['reason']}; nbgrader: {ex.get('nbgrader_reason')})")
+            f"(verification: {ex['reason']}; nbgrader: {ex.get('nbgrader_reason')})"
+        )
 
 
 @pytest.mark.parametrize("chapter", WRONG_CHAPTERS or ["none"])
@@ -185,9 +210,12 @@ def test_wrong_answers_score_zero_in_both_graders(chapter: str, graded: dict) ->
     assert wrong_tests, f"no exercise of {chapter} has a wrong answer in corpus/wrong_answers.py"
     got = {ex["test"]: ex for ex in result["exercises"]}
     assert wrong_tests <= set(got), f"{chapter}: no verified score for {sorted(wrong_tests - set(got))}"
-    accepted = [f"{test}: verified {got[test]['verified']}, nbgrader {got[test]['nbgrader']} "
-                f"(verification: {got[test]['reason']}; nbgrader: {got[test].get('nbgrader_reason')})"
-                for test in sorted(wrong_tests) if (got[test]["verified"], got[test]["nbgrader"]) != (0.0, 0.0)]
+    accepted = [
+        f"{test}: verified {got[test]['verified']}, nbgrader {got[test]['nbgrader']} "
+        f"(verification: {got[test]['reason']}; nbgrader: {got[test].get('nbgrader_reason')})"
+        for test in sorted(wrong_tests)
+        if (got[test]["verified"], got[test]["nbgrader"]) != (0.0, 0.0)
+    ]
     assert not accepted, f"{chapter}: wrong answers earn points:\n" + "\n".join(accepted)
     for test in set(got) - wrong_tests:  # an exercise without a wrong answer keeps its marks
         assert got[test]["verified"] == got[test]["max_score"], (test, got[test]["reason"])

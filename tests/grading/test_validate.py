@@ -94,7 +94,11 @@ def displayed_value(source: str, quiet_calls: frozenset[str]) -> str | None:
     if DisplayHook.semicolon_at_end_of_expression(python):
         return None
     value = body[-1].value
-    if isinstance(value, ast.Call) and isinstance(value.func, (ast.Name, ast.Attribute)) and ast.unparse(value.func) in quiet_calls:
+    if (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, (ast.Name, ast.Attribute))
+        and ast.unparse(value.func) in quiet_calls
+    ):
         return None
     if isinstance(value, ast.Constant) and value.value is None:
         return None
@@ -118,7 +122,7 @@ SYNTHETIC_CELLS = {
     "a line magic": "%time check_function(abs, abs, [1, 2, 3])",
     "None last": "None",
     "through the module": "import types\nchecks = types.SimpleNamespace(check_function=check_function)\n"
-                          "checks.check_function(abs, abs, [1, 2])",
+    "checks.check_function(abs, abs, [1, 2])",
 }
 
 IPYTHON_DRIVER = """
@@ -135,9 +139,14 @@ print(json.dumps(shown))
 
 def test_static_rule_agrees_with_ipython() -> None:
     """On every synthetic cell, the rule reports a value exactly when IPython really displays one."""
-    proc = subprocess.run([sys.executable, "-c", IPYTHON_DRIVER, OLD_CHECK_FUNCTION], input=json.dumps(SYNTHETIC_CELLS),
-                          capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    proc = subprocess.run(
+        [sys.executable, "-c", IPYTHON_DRIVER, OLD_CHECK_FUNCTION],
+        input=json.dumps(SYNTHETIC_CELLS),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     shown = json.loads(proc.stdout.strip().splitlines()[-1])
     namespace: dict[str, object] = {}
@@ -151,8 +160,10 @@ def test_static_rule_agrees_with_ipython() -> None:
 
 def test_static_rule_catches_check_function_returning_a_value() -> None:
     """The defect itself: a check cell ending in check_function(...) is reported once check_function returns a value."""
-    cell = ('"""Check that conv1d_valid matches F.conv1d."""\nfrom course_utils.checks import check_function\n'
-            "check_function(conv1d_valid, reference, [(x, w)], arg_names=('x', 'w'))")
+    cell = (
+        '"""Check that conv1d_valid matches F.conv1d."""\nfrom course_utils.checks import check_function\n'
+        "check_function(conv1d_valid, reference, [(x, w)], arg_names=('x', 'w'))"
+    )
     namespace: dict[str, object] = {}
     exec(OLD_CHECK_FUNCTION, namespace)
     reason = displayed_value(cell, none_returning(namespace))
@@ -175,7 +186,9 @@ def test_no_check_cell_ends_in_a_value(chapter: str) -> None:
     for label, path in (("solutions", solution_path(chapter)), ("release", release_path(chapter))):
         assert path.is_file(), f"{path.relative_to(ROOT)} is missing (run `make release CHAPTER={chapter}`)"
         nb = read_notebook(path)
-        if not re.search(r"^from course_utils import (.*, )?checks\b", "\n".join(c.source for c in nb.cells), flags=re.M):
+        if not re.search(
+            r"^from course_utils import (.*, )?checks\b", "\n".join(c.source for c in nb.cells), flags=re.M
+        ):
             quiet = frozenset(name for name in quiet if not name.startswith("checks."))  # `checks` is not the module
         cells = [c for c in nb.cells if _nbgrader(c).get("grade") and not _nbgrader(c).get("solution")]
         assert cells, f"{path.relative_to(ROOT)} has no autograder cell"
@@ -183,8 +196,10 @@ def test_no_check_cell_ends_in_a_value(chapter: str) -> None:
             reason = displayed_value(cell.source, quiet)
             if reason:
                 found.append(f"{label} {_nbgrader(cell).get('grade_id')}: {reason}")
-    assert not found, ("nbgrader reads a number left as a check cell's value as partial credit; end the cell with a "
-                       "statement, a print(...) or a ';':\n" + "\n".join(found))
+    assert not found, (
+        "nbgrader reads a number left as a check cell's value as partial credit; end the cell with a "
+        "statement, a print(...) or a ';':\n" + "\n".join(found)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,7 +211,9 @@ def fill(release: Path, solutions: Path, dest: Path) -> int:
     """Write ``release`` with each solution cell's source replaced by the solutions' cell of the same grade_id."""
     import nbformat
 
-    answers = {_nbgrader(c)["grade_id"]: c.source for c in read_notebook(solutions).cells if _nbgrader(c).get("solution")}
+    answers = {
+        _nbgrader(c)["grade_id"]: c.source for c in read_notebook(solutions).cells if _nbgrader(c).get("solution")
+    }
     nb = read_notebook(release)
     missing = []
     for cell in nb.cells:
@@ -206,16 +223,19 @@ def fill(release: Path, solutions: Path, dest: Path) -> int:
                 missing.append(meta.get("grade_id"))
             else:
                 cell.source = answers[meta["grade_id"]]
-    assert not missing, (f"{release}: solution cells {missing} are not in {solutions.relative_to(ROOT)}: "
-                         "the release is out of date, run `make release CHAPTER=...`")
+    assert not missing, (
+        f"{release}: solution cells {missing} are not in {solutions.relative_to(ROOT)}: "
+        "the release is out of date, run `make release CHAPTER=...`"
+    )
     nbformat.write(nb, str(dest))
     return len(answers)
 
 
 def autograder_cells(release: Path) -> int:
     """The number of autograder (test) cells of a release."""
-    return sum(1 for c in read_notebook(release).cells
-               if _nbgrader(c).get("grade") and not _nbgrader(c).get("solution"))
+    return sum(
+        1 for c in read_notebook(release).cells if _nbgrader(c).get("grade") and not _nbgrader(c).get("solution")
+    )
 
 
 def session_release(config: pytest.Config, chapter: str) -> Path | None:
@@ -242,17 +262,26 @@ def validated(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
     filled = folder / f"{chapter}{FILLED}.ipynb"
     fill(release, solution_path(chapter), filled)
     paths = [folder / f"{chapter}.ipynb", filled]
-    env = dict(os.environ, COURSE_SMOKE="1", MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-               PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    env = dict(
+        os.environ,
+        COURSE_SMOKE="1",
+        MPLBACKEND="Agg",
+        OMP_NUM_THREADS="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    )
     nbgrader = [sys.executable, "-m", "nbgrader", "validate", *[str(p.relative_to(course)) for p in paths]]
-    proc = subprocess.run(nbgrader, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        nbgrader, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900
+    )
     gradetools.report(request.config, f"\n[validate] nbgrader validate on {chapter} ({origin}), filled and as released")
     # One section per notebook, opened by "Validating '<path>'".
     parts = re.split(r"^\[ValidateApp \| INFO\] Validating '([^']+)'$", proc.stdout, flags=re.M)
     return {Path(path).stem: text for path, text in zip(parts[1::2], parts[2::2])} | {
-        "__all__": proc.stdout, "__release__": str(release)}
+        "__all__": proc.stdout,
+        "__release__": str(release),
+    }
 
 
 CRASH = ("Traceback", "partial credit", "fatal error", "ValueError: ")
@@ -261,7 +290,9 @@ CRASH = ("Traceback", "partial credit", "fatal error", "ValueError: ")
 def test_release_filled_with_the_solutions_validates(validated: dict[str, str]) -> None:
     report = validated.get(f"{VALIDATED}{FILLED}")
     assert report is not None, f"nbgrader did not validate {VALIDATED}{FILLED}:\n{validated.get('__all__', '')[-3000:]}"
-    assert "Success! Your notebook passes all the tests." in report and not any(w in report for w in CRASH), report[-4000:]
+    assert "Success! Your notebook passes all the tests." in report and not any(w in report for w in CRASH), report[
+        -4000:
+    ]
 
 
 def test_release_as_handed_out_fails_cleanly(validated: dict[str, str]) -> None:

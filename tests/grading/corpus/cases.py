@@ -70,7 +70,9 @@ def _meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
 
-def answered(t: Target, overrides: dict[str, str] | None = None, *, keep_stub: tuple[str, ...] = ()) -> nbformat.NotebookNode:
+def answered(
+    t: Target, overrides: dict[str, str] | None = None, *, keep_stub: tuple[str, ...] = ()
+) -> nbformat.NotebookNode:
     """The release with every solution cell answered by the instructor (or ``overrides``)."""
     nb = copy.deepcopy(t.release)
     answers = {_meta(c).get("grade_id"): c.source for c in t.solution.cells if _meta(c).get("solution")}
@@ -136,30 +138,42 @@ def _copied_cell(t: Target):
 
 def _kernelspec(t: Target):
     nb = answered(t)
-    nb.metadata["kernelspec"] = {"name": "conda-env-myenv-py", "display_name": "Python [conda env:myenv]", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "conda-env-myenv-py",
+        "display_name": "Python [conda env:myenv]",
+        "language": "python",
+    }
     return _with(nb)
 
 
 def _added_cell(t: Target):
     nb = wrong(t)
     index = nb.cells.index(find(nb, t.cell))
-    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(
-        "import course_utils.checks as _c, torch\n_c.check_function = lambda *a, **k: 1\n"
-        "_c.check_close = _c.check_equal = lambda *a, **k: None\ntorch.allclose = lambda *a, **k: True"))
+    nb.cells.insert(
+        index + 1,
+        nbformat.v4.new_code_cell(
+            "import course_utils.checks as _c, torch\n_c.check_function = lambda *a, **k: 1\n"
+            "_c.check_close = _c.check_equal = lambda *a, **k: None\ntorch.allclose = lambda *a, **k: True"
+        ),
+    )
     return _with(nb)
 
 
 def _reads_course(t: Target, path: Path) -> str:
-    return (correct_source(t) + f"\n_answer = {t.name}\ndef {t.name}(*args, **kwargs):\n"
-            f"    open({str(path)!r}, 'rb').close()\n    return _answer(*args, **kwargs)\n")
+    return (
+        correct_source(t) + f"\n_answer = {t.name}\ndef {t.name}(*args, **kwargs):\n"
+        f"    open({str(path)!r}, 'rb').close()\n    return _answer(*args, **kwargs)\n"
+    )
 
 
 def _steals_solution(t: Target) -> str:
     src = t.course / "solutions" / t.chapter / f"{t.chapter}.ipynb"
-    return ("import json\n"
-            f"_cells = json.load(open({str(src)!r}))['cells']\n"
-            f"_code = [''.join(c['source']) for c in _cells if c.get('metadata', {{}}).get('nbgrader', {{}}).get('grade_id') == {t.cell!r}]\n"
-            "exec(_code[0])\n")
+    return (
+        "import json\n"
+        f"_cells = json.load(open({str(src)!r}))['cells']\n"
+        f"_code = [''.join(c['source']) for c in _cells if c.get('metadata', {{}}).get('nbgrader', {{}}).get('grade_id') == {t.cell!r}]\n"
+        "exec(_code[0])\n"
+    )
 
 
 # A course_utils/ folder beside the notebook: it loads the real package, then patches its checks.
@@ -183,7 +197,7 @@ _checks.check_close = _checks.check_equal = _checks.check_shape = lambda *args, 
 sys.modules[__name__] = _real
 """
 
-LYING_SUBCLASS = '''import torch
+LYING_SUBCLASS = """import torch
 class _Liar(torch.Tensor):
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
@@ -195,9 +209,9 @@ class _Liar(torch.Tensor):
         return super().__torch_function__(func, types, args, kwargs or {})
 def NAME(*args, **kwargs):
     return torch.zeros(1).as_subclass(_Liar)
-'''
+"""
 
-EQ_LIES = '''class _Always:
+EQ_LIES = """class _Always:
     shape = property(lambda self: ())
     def __eq__(self, other):
         return True
@@ -209,63 +223,173 @@ EQ_LIES = '''class _Always:
         return True
 def NAME(*args, **kwargs):
     return _Always()
-'''
+"""
 
 CASES: list[Case] = [
     Case("correct", lambda t: _with(answered(t))),
     Case("untouched_stub", lambda t: _with(t.release), target=ZERO, others=ZERO),
     Case("one_stub_left", lambda t: _with(answered(t, keep_stub=(t.cell,))), target=ZERO),
-    Case("infinite_loop", lambda t: _with(answered(t, {t.cell: f"def {t.name}(*args, **kwargs):\n    while True:\n        pass\n"})),
-         target=ZERO, flags=("timeout:{test}",)),
-    Case("sys_exit", lambda t: _with(answered(t, {t.cell: "import sys\nsys.exit(0)\n" + correct_source(t)})), target=ZERO),
-    Case("os_exit", lambda t: _with(answered(t, {t.cell: "import os\nos._exit(0)\n" + correct_source(t)})),
-         target=ZERO, flags=("crashed:{test}",)),
-    Case("segfault", lambda t: _with(answered(t, {t.cell: "import faulthandler\nfaulthandler._sigsegv()\n" + correct_source(t)})),
-         target=ZERO, flags=("crashed:{test}",),
-         note="SIGSEGV through faulthandler: ctypes.string_at(0) would be refused unrun where an exercise forbids ctypes"),
-    Case("huge_allocation", lambda t: _with(answered(t, {t.cell: f"def {t.name}(*args, **kwargs):\n    return [0] * (10 ** 11)\n"})),
-         target=ZERO),
-    Case("huge_output", lambda t: _with(answered(t, {t.cell: correct_source(t) + "\nfor _ in range(20000):\n    print('#' * 500)\n"}))),
+    Case(
+        "infinite_loop",
+        lambda t: _with(answered(t, {t.cell: f"def {t.name}(*args, **kwargs):\n    while True:\n        pass\n"})),
+        target=ZERO,
+        flags=("timeout:{test}",),
+    ),
+    Case(
+        "sys_exit", lambda t: _with(answered(t, {t.cell: "import sys\nsys.exit(0)\n" + correct_source(t)})), target=ZERO
+    ),
+    Case(
+        "os_exit",
+        lambda t: _with(answered(t, {t.cell: "import os\nos._exit(0)\n" + correct_source(t)})),
+        target=ZERO,
+        flags=("crashed:{test}",),
+    ),
+    Case(
+        "segfault",
+        lambda t: _with(answered(t, {t.cell: "import faulthandler\nfaulthandler._sigsegv()\n" + correct_source(t)})),
+        target=ZERO,
+        flags=("crashed:{test}",),
+        note="SIGSEGV through faulthandler: ctypes.string_at(0) would be refused unrun where an exercise forbids ctypes",
+    ),
+    Case(
+        "huge_allocation",
+        lambda t: _with(answered(t, {t.cell: f"def {t.name}(*args, **kwargs):\n    return [0] * (10 ** 11)\n"})),
+        target=ZERO,
+    ),
+    Case(
+        "huge_output",
+        lambda t: _with(answered(t, {t.cell: correct_source(t) + "\nfor _ in range(20000):\n    print('#' * 500)\n"})),
+    ),
     Case("deleted_test_cell", _deleted_test, flags=("cell_deleted:{test}",)),
     Case("edited_locked_test_cell", _edited_test, target=ZERO, flags=("locked_cell_edited:{test}",)),
     Case("points_changed", _points, flags=("points_changed:{test}",)),
     Case("duplicate_cell_ids", _dup_ids, flags=("duplicate_cell_ids",)),
-    Case("renamed_notebook", lambda t: _with(answered(t)), filename="Copy of my notebook.ipynb", flags=("renamed_notebook:",)),
-    Case("copied_graded_cell", _copied_cell, flags=("duplicate_grade_ids",),
-         note="nbgrader crashed on it (KeyError: 'grade_id') and wrote no autograded notebook"),
-    Case("changed_kernelspec", _kernelspec, note="another Python 3 kernel is the learner's choice: no flag, no penalty"),
-    Case("traceback_disabled", lambda t: _with(wrong(t, "get_ipython().showtraceback = lambda *a, **k: None\n")), target=ZERO),
-    Case("input_transformer", lambda t: _with(wrong(t, after="get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])\n")),
-         target=ZERO, flags=("nbgrader_higher",), note="blanks every later cell in the kernel"),
-    Case("pre_run_cell_hook", lambda t: _with(wrong(t, after=(
-        "import course_utils.checks as _c\n"
-        "get_ipython().events.register('pre_run_cell', lambda info: setattr(_c, 'check_function', lambda *a, **k: 1))\n"))),
-         target=ZERO, flags=("nbgrader_higher",)),
-    Case("patched_torch_allclose", lambda t: _with(wrong(t, after=(
-        "torch.allclose = lambda *a, **k: True\n"
-        "torch.isclose = lambda a, b, **k: torch.ones(torch.broadcast_shapes(a.shape, b.shape), dtype=torch.bool)\n"))),
-         target=ZERO),
-    Case("patched_numpy_allclose", lambda t: _with(wrong(t, after="import numpy\nnumpy.allclose = lambda *a, **k: True\n")), target=ZERO),
-    Case("patched_checks_in_solution", lambda t: _with(wrong(t, after=(
-        "import course_utils.checks as _c\n_c.check_function = lambda *a, **k: 1\n"))),
-         target=ZERO, flags=("nbgrader_higher",)),
+    Case(
+        "renamed_notebook",
+        lambda t: _with(answered(t)),
+        filename="Copy of my notebook.ipynb",
+        flags=("renamed_notebook:",),
+    ),
+    Case(
+        "copied_graded_cell",
+        _copied_cell,
+        flags=("duplicate_grade_ids",),
+        note="nbgrader crashed on it (KeyError: 'grade_id') and wrote no autograded notebook",
+    ),
+    Case(
+        "changed_kernelspec", _kernelspec, note="another Python 3 kernel is the learner's choice: no flag, no penalty"
+    ),
+    Case(
+        "traceback_disabled",
+        lambda t: _with(wrong(t, "get_ipython().showtraceback = lambda *a, **k: None\n")),
+        target=ZERO,
+    ),
+    Case(
+        "input_transformer",
+        lambda t: _with(wrong(t, after="get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])\n")),
+        target=ZERO,
+        flags=("nbgrader_higher",),
+        note="blanks every later cell in the kernel",
+    ),
+    Case(
+        "pre_run_cell_hook",
+        lambda t: _with(
+            wrong(
+                t,
+                after=(
+                    "import course_utils.checks as _c\n"
+                    "get_ipython().events.register('pre_run_cell', lambda info: setattr(_c, 'check_function', lambda *a, **k: 1))\n"
+                ),
+            )
+        ),
+        target=ZERO,
+        flags=("nbgrader_higher",),
+    ),
+    Case(
+        "patched_torch_allclose",
+        lambda t: _with(
+            wrong(
+                t,
+                after=(
+                    "torch.allclose = lambda *a, **k: True\n"
+                    "torch.isclose = lambda a, b, **k: torch.ones(torch.broadcast_shapes(a.shape, b.shape), dtype=torch.bool)\n"
+                ),
+            )
+        ),
+        target=ZERO,
+    ),
+    Case(
+        "patched_numpy_allclose",
+        lambda t: _with(wrong(t, after="import numpy\nnumpy.allclose = lambda *a, **k: True\n")),
+        target=ZERO,
+    ),
+    Case(
+        "patched_checks_in_solution",
+        lambda t: _with(wrong(t, after=("import course_utils.checks as _c\n_c.check_function = lambda *a, **k: 1\n"))),
+        target=ZERO,
+        flags=("nbgrader_higher",),
+    ),
     Case("patched_checks_in_added_cell", _added_cell, target=ZERO, flags=("nbgrader_higher", "cells_added:1")),
     Case("eq_always_true", lambda t: _with(answered(t, {t.cell: EQ_LIES.replace("NAME", t.name)})), target=ZERO),
-    Case("lying_tensor_subclass", lambda t: _with(answered(t, {t.cell: LYING_SUBCLASS.replace("NAME", t.name)})), target=ZERO),
-    Case("branches_on_NBGRADER_EXECUTION", lambda t: _with(wrong(t, after=(
-        "import os\nif os.environ.get('NBGRADER_EXECUTION'):\n"
-        "    import course_utils.checks as _c\n    _c.check_function = lambda *a, **k: 1\n"))),
-         target=ZERO, flags=("nbgrader_higher",)),
-    Case("reads_gradebook", lambda t: _with(answered(t, {t.cell: _reads_course(t, t.course / "gradebook.db")})),
-         target=ZERO, flags=("nbgrader_higher",), note="a correct answer that opens the gradebook: zero, flagged"),
-    Case("copies_hidden_solution", lambda t: _with(answered(t, {t.cell: _steals_solution(t)})),
-         target=ZERO, flags=("nbgrader_higher",), note="execs the instructor's solution cell read from solutions/"),
-    Case("planted_course_utils", lambda t: _with(wrong(t), {"course_utils/__init__.py": PLANTED_INIT}),
-         target=ZERO, flags=("nbgrader_higher",)),
-    Case("planted_torch_py", lambda t: _with(answered(t), {"torch.py": PLANTED_TORCH}), flags=("nbgrader_lower",),
-         note="correct answers; the planted torch.py sinks nbgrader's kernel but never reaches verification"),
-    Case("correct_with_warning", lambda t: _with(answered(t, {t.cell: (
-        "import warnings\nwarnings.warn('a learner warning at definition time')\n" + correct_source(t)
-        + f"\n_answer = {t.name}\ndef {t.name}(*args, **kwargs):\n"
-        "    warnings.warn('a warning on every call', UserWarning)\n    return _answer(*args, **kwargs)\n")}))),
+    Case(
+        "lying_tensor_subclass",
+        lambda t: _with(answered(t, {t.cell: LYING_SUBCLASS.replace("NAME", t.name)})),
+        target=ZERO,
+    ),
+    Case(
+        "branches_on_NBGRADER_EXECUTION",
+        lambda t: _with(
+            wrong(
+                t,
+                after=(
+                    "import os\nif os.environ.get('NBGRADER_EXECUTION'):\n"
+                    "    import course_utils.checks as _c\n    _c.check_function = lambda *a, **k: 1\n"
+                ),
+            )
+        ),
+        target=ZERO,
+        flags=("nbgrader_higher",),
+    ),
+    Case(
+        "reads_gradebook",
+        lambda t: _with(answered(t, {t.cell: _reads_course(t, t.course / "gradebook.db")})),
+        target=ZERO,
+        flags=("nbgrader_higher",),
+        note="a correct answer that opens the gradebook: zero, flagged",
+    ),
+    Case(
+        "copies_hidden_solution",
+        lambda t: _with(answered(t, {t.cell: _steals_solution(t)})),
+        target=ZERO,
+        flags=("nbgrader_higher",),
+        note="execs the instructor's solution cell read from solutions/",
+    ),
+    Case(
+        "planted_course_utils",
+        lambda t: _with(wrong(t), {"course_utils/__init__.py": PLANTED_INIT}),
+        target=ZERO,
+        flags=("nbgrader_higher",),
+    ),
+    Case(
+        "planted_torch_py",
+        lambda t: _with(answered(t), {"torch.py": PLANTED_TORCH}),
+        flags=("nbgrader_lower",),
+        note="correct answers; the planted torch.py sinks nbgrader's kernel but never reaches verification",
+    ),
+    Case(
+        "correct_with_warning",
+        lambda t: _with(
+            answered(
+                t,
+                {
+                    t.cell: (
+                        "import warnings\nwarnings.warn('a learner warning at definition time')\n"
+                        + correct_source(t)
+                        + f"\n_answer = {t.name}\ndef {t.name}(*args, **kwargs):\n"
+                        "    warnings.warn('a warning on every call', UserWarning)\n    return _answer(*args, **kwargs)\n"
+                    )
+                },
+            )
+        ),
+    ),
 ]
