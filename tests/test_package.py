@@ -143,6 +143,7 @@ PUBLIC_NAMES = [
     "describe",
     "effective_receptive_field",
     "evaluate",
+    "extract_features",
     "fit",
     "get_device",
     "get_kernel",
