@@ -4,12 +4,14 @@
 the output-size formulas and ``trace_shapes`` (every layer's input and output shape),
 :mod:`~.receptive` the receptive field of every layer computed from the layers,
 :mod:`~.effective_field` the effective field measured from gradients, and :mod:`~.hooks`
-context managers that capture activations and gradients and always remove their hooks.
+context managers that capture activations and gradients and always remove their hooks, and
+:mod:`~.attribution` the tools of the saliency sanity check (rank correlation, cascading randomisation).
 Modules here may import ``course_utils.errors`` and each other, never data, training,
 checks, plots or widgets; torch and matplotlib are imported inside the functions that
 use them.
 """
 
+from .attribution import cascading_randomisation, randomise_, spearman
 from .effective_field import effective_receptive_field
 from .hooks import ActivationStats, Captured, activation_stats, capture_activations, capture_gradients, resolve_layers
 from .kernels import KERNEL_NAMES, get_kernel
@@ -25,13 +27,16 @@ __all__ = [
     "activation_stats",
     "capture_activations",
     "capture_gradients",
+    "cascading_randomisation",
     "conv_output_size",
     "conv_transpose_output_size",
     "effective_receptive_field",
     "get_kernel",
     "make_input",
     "pool_output_size",
+    "randomise_",
     "receptive_field",
     "resolve_layers",
+    "spearman",
     "trace_shapes",
 ]
