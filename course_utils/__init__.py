@@ -30,6 +30,7 @@ from .inspection import (
     receptive_field,
     trace_shapes,
 )
+from .models import Backbone, course_backbone, course_resnet18, load_backbone
 from .plots import (
     confusion_counts,
     denormalize,
@@ -64,6 +65,7 @@ __all__ = [
     "CIFAR10_STD",
     "KERNEL_NAMES",
     "ActivationStats",
+    "Backbone",
     "Captured",
     "CheckFailed",
     "CheckpointSpec",
@@ -93,6 +95,8 @@ __all__ = [
     "confusion_counts",
     "conv_output_size",
     "conv_transpose_output_size",
+    "course_backbone",
+    "course_resnet18",
     "data_dir",
     "denormalize",
     "describe",
@@ -103,6 +107,7 @@ __all__ = [
     "get_device",
     "get_kernel",
     "is_smoke",
+    "load_backbone",
     "load_checkpoint",
     "lr_find",
     "plot_confusion_matrix",
