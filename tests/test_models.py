@@ -206,6 +206,30 @@ def test_a_failed_write_leaves_no_file_and_still_gives_the_network(data, capsys,
     assert list((data / "models").iterdir()) == [] and bb.model(torch.zeros(1, 3, 32, 32)).shape == (1, 8)
 
 
+def test_a_last_batch_of_one_image_is_left_out_for_batchnorm(data, monkeypatch):
+    monkeypatch.setattr(recipe, "default_recipe", lambda: Recipe(epochs=2, batch_size=4, train_subset=9, test_subset=8))
+    bb = course_backbone(verbose=False)  # 9 = 4 + 4 + 1: BatchNorm refuses a batch of one in training mode
+    assert bb.source == "course" and bb.model.bn1.num_batches_tracked.item() == 2 * 2
+
+
+@pytest.mark.parametrize("epochs, subset", [(1, 64), (1, 16), (3, 48)])  # 4 steps, as smoke mode's 1,024 / 256
+def test_short_runs_train_and_follow_the_warmup_cosine_schedule(data, monkeypatch, epochs, subset):
+    monkeypatch.setattr(recipe, "default_recipe", lambda: Recipe(epochs=epochs, batch_size=16, train_subset=subset))
+    rates = []
+    real_step = torch.optim.SGD.step
+
+    def step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", step)
+    course_backbone(verbose=False)
+    peak = rates.index(max(rates))
+    assert len(rates) == epochs * (subset // 16) and max(rates) == pytest.approx(0.2)
+    assert rates[: peak + 1] == sorted(rates[: peak + 1]) and rates[peak:] == sorted(rates[peak:], reverse=True)
+    assert all(rate > 0 for rate in rates)
+
+
 def test_held_out_classes_choose_the_head_and_the_file(data):
     bb = course_backbone(held_out=("truck", "airplane", "ship"), verbose=False)  # any order
     assert bb.held_out == ("airplane", "ship", "truck") and len(bb.classes) == 7 and bb.model.fc.out_features == 7
