@@ -49,7 +49,9 @@ class FastRun:
         epochs: passes over the training set (fractional when the run ends mid-epoch).
         steps: optimiser steps taken.
         history: per-epoch ``train_loss``, ``train_acc``, ``lr`` (and ``val_acc`` when ``verbose``).
-        precision: ``"bf16"``, ``"fp16"`` or ``"fp32"``.
+        precision: ``"bf16"``, ``"fp16"`` or ``"fp32"``: the autocast precision used.
+        device: the device trained on, e.g. ``"cuda:0"`` or ``"cpu"``.
+        compiled: whether the training steps ran through ``torch.compile``.
         config: the configuration that was run.
     """
 
@@ -62,6 +64,8 @@ class FastRun:
     steps: int
     history: History
     precision: str
+    device: str
+    compiled: bool
     config: FastConfig
 
 
@@ -234,5 +238,7 @@ def train_fast(
         steps=total,
         history=history,
         precision=precision,
+        device=str(device),
+        compiled=cfg.compile,
         config=cfg,
     )
