@@ -274,6 +274,8 @@ def test_train_fast_learns_a_tiny_problem_and_reports_its_run():
     assert run.steps == 32 and run.epochs == 4 and len(run.history) == 4 and run.precision == "fp32"
     assert run.seconds > 0 and run.compile_seconds == 0 and not run.model.training
     assert run.history["train_loss"][-1] < run.history["train_loss"][0]
+    stem = run.model[0].weight
+    assert torch.equal(stem[12:], -stem[:12])  # the average kept the whitening filters (no random init mixed in)
 
 
 def test_train_fast_repeats_with_a_seed_and_each_trick_can_be_removed():

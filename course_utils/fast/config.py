@@ -2,7 +2,11 @@
 
 The GPU values follow the airbench94 recipe (Jordan, 2024, arXiv:2404.00498), rewritten
 in PyTorch's usual terms: the loss is the batch mean, SGD's ``weight_decay`` is the
-coupled kind, and BatchNorm's momentum is the weight of the new batch. An ablation
+coupled kind, and BatchNorm's momentum is the weight of the new batch. Two differences:
+bfloat16 autocast over float32 weights (airbench casts the network itself to float16),
+and 11 epochs instead of 9.9. airbench94's mean over many runs is 94.01%, right at the
+target, so the mean of 5 of its runs falls below 94.0% about as often as not; the extra
+epoch buys a margin (not yet measured on a GPU). An ablation
 removes one trick with ``dataclasses.replace``:
 
     >>> import dataclasses
@@ -51,7 +55,7 @@ class FastConfig:
     whiten_images: int = 5000  # training images the patch covariance is estimated from
     whiten_bias_epochs: float = 3  # epochs during which the stem's bias trains (then frozen)
     # optimiser
-    epochs: float = 9.9  # passes over the training set (a fraction ends mid-epoch)
+    epochs: float = 11.0  # passes over the training set (a fraction ends mid-epoch); airbench94 uses 9.9
     lr: float = 1.5  # peak step size for a batch of 1024; scaled by batch_size / 1024
     bias_lr_scale: float = 64.0  # BatchNorm shifts take steps this many times larger (same decay per step)
     momentum: float = 0.85  # SGD momentum

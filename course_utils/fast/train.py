@@ -156,7 +156,6 @@ def train_fast(
     stem_steps = math.ceil(cfg.whiten_bias_epochs * per_epoch) if cfg.whiten else total
     optimizer = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda") if amp is torch.float16 else None
-    average = LookaheadAverage(model) if cfg.ema else None
     step_model = torch.compile(model) if cfg.compile else model
     mean = torch.tensor(CIFAR10_MEAN, device=device)
     std = torch.tensor(CIFAR10_STD, device=device)
@@ -176,6 +175,7 @@ def train_fast(
         with clock:
             if cfg.whiten:
                 init_whitening(model, normalize(x[whiten_pick], mean, std, torch.float32))
+            average = LookaheadAverage(model) if cfg.ema else None  # starts from the whitened stem
         while step < total:
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.int64)
