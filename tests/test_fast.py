@@ -221,6 +221,17 @@ def test_autocast_choice_follows_the_device():
         FastConfig(autocast="fp8")
 
 
+@pytest.mark.parametrize(("capability", "expected"), [((7, 5), torch.float16), ((8, 0), torch.bfloat16)])
+def test_auto_precision_on_a_gpu_needs_native_bfloat16(monkeypatch, capability, expected):
+    # a T4 (7.5) emulates bfloat16, and torch.cuda.is_bf16_supported() says True there: float16 is the choice
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert autocast_dtype("auto", torch.device("cuda")) is expected
+    if expected is torch.float16:
+        with pytest.raises(CourseError, match="bfloat16"):
+            autocast_dtype("bf16", torch.device("cuda"))
+
+
 def test_configs_for_the_cpu_and_smoke_are_smaller_than_the_gpu_recipe():
     gpu, cpu = FastConfig(), FastConfig.for_device("cpu", smoke=False)
     smoke = FastConfig.for_device("cpu", smoke=True)

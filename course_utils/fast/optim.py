@@ -98,6 +98,15 @@ def average_decay(step: int, total_steps: int, cfg: FastConfig) -> float:
     return cfg.ema_decay**cfg.ema_every * (step / total_steps) ** cfg.ema_warmup_power
 
 
+def has_native_bf16(device: torch.device) -> bool:
+    """Whether a CUDA device computes in bfloat16 natively (compute capability 8.0 or later: A100, H100, L4...).
+
+    ``torch.cuda.is_bf16_supported()`` also answers True where bfloat16 is only emulated (a T4, 7.5),
+    which is slower than float16 there.
+    """
+    return torch.cuda.get_device_capability(device)[0] >= 8
+
+
 def autocast_dtype(choice: str | None, device: torch.device) -> torch.dtype | None:
     """The reduced precision for ``choice`` on ``device``: bfloat16, float16 or None (float32).
 
@@ -114,13 +123,13 @@ def autocast_dtype(choice: str | None, device: torch.device) -> torch.dtype | No
     if choice == "auto":
         if device.type != "cuda":
             return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if has_native_bf16(device) else torch.float16
     if choice == "fp16":
         if device.type != "cuda":
             raise CourseError("fp16 autocast needs a CUDA GPU; use autocast='bf16' or None on this device.")
         return torch.float16
     if choice == "bf16":
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        if device.type == "cuda" and not has_native_bf16(device):
             raise CourseError("This GPU has no bfloat16; use autocast='fp16' (with a gradient scaler) or 'auto'.")
         return torch.bfloat16
     raise CourseError(f"autocast must be 'auto', 'bf16', 'fp16' or None; got {choice!r}.")
