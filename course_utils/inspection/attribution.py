@@ -29,15 +29,12 @@ def _ranks(values: torch.Tensor) -> torch.Tensor:
     import torch
 
     order = torch.argsort(values, stable=True)
-    ordered = values[order]
+    # Runs of equal values in sorted order share the mean of the 1-based positions they occupy.
+    _, run, counts = torch.unique_consecutive(values[order], return_inverse=True, return_counts=True)
+    first = torch.cumsum(counts, 0) - counts  # 0-based position where each run starts
+    mean_rank = first.to(torch.float64) + (counts.to(torch.float64) + 1) / 2
     ranks = torch.empty(values.numel(), dtype=torch.float64)
-    start = 0
-    n = values.numel()
-    # Runs of equal values get the mean of the positions they occupy (1-based).
-    boundaries = torch.nonzero(ordered[1:] != ordered[:-1]).flatten().tolist() + [n - 1]
-    for end in boundaries:
-        ranks[order[start : end + 1]] = (start + end) / 2 + 1
-        start = end + 1
+    ranks[order] = mean_rank[run]
     return ranks
 
 
