@@ -23,7 +23,9 @@ so on the CPU this script builds airbench's network from airbench's own modules 
 small widths, in float32, and trains it with airbench's loader, whitening initialisation
 and lookahead state and with airbench94's hyper-parameters, in a loop that follows
 airbench's ``train`` step for step. Its accuracies there say that both pipelines run,
-nothing about 94%.
+nothing about 94%. On a CPU PyTorch runs one thread by default here (``--threads``): on a
+small shared machine two threads mostly wait for each other and make every run several
+times slower and noisier.
 
     python benchmarks/bench_cifar_gpu.py                   # a GPU: the full recipes, 5 seeds
     COURSE_SMOKE=1 python benchmarks/bench_cifar_gpu.py    # the small version (the CPU's default)
@@ -275,7 +277,9 @@ def main() -> None:
     parser.add_argument("device", nargs="?", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--seeds", type=int, default=None, help="timed runs per recipe (default 5 full, 2 small)")
     parser.add_argument("--tiny", action="store_true", help="a few hundred images: checks that everything runs")
+    parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default 1, see the notes)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     size = "tiny" if args.tiny else "small" if is_smoke() or device.type != "cuda" else "full"
     seeds = args.seeds or SIZES[size][-1]
