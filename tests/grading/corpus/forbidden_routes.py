@@ -118,4 +118,40 @@ FORBIDDEN: dict[str, dict[str, str]] = {
         "count_trainable": 'def count_trainable(model):\n    """The number of elements of the model\'s parameters that require gradients.\n\n    Args:\n        model: any nn.Module; some of its parameters may have requires_grad=False.\n\n    Returns:\n        An int, e.g. 1026 for a frozen backbone under a new nn.Linear(512, 2) head.\n    """\n    from course_utils.checks import count_parameters\n    return count_parameters(model, trainable_only=True)\n',
         "fit_linear_probe": 'def fit_linear_probe(features, labels, num_classes, steps, lr):\n    """A linear classifier trained by full-batch gradient descent on the mean cross-entropy, from zero weights.\n\n    Args:\n        features: (N, D) float32 or float64.\n        labels: (N,) int64 in 0 .. num_classes - 1.\n        num_classes: K, the number of outputs.\n        steps: gradient-descent steps.\n        lr: step size.\n\n    Returns:\n        nn.Linear(D, K) in the dtype of features, holding the trained weight (K, D) and bias (K,).\n    """\n    probe = nn.Linear(features.shape[1], num_classes, dtype=features.dtype)\n    nn.init.zeros_(probe.weight)\n    nn.init.zeros_(probe.bias)\n    optimizer = torch.optim.SGD(probe.parameters(), lr=lr)\n    for _ in range(steps):\n        optimizer.zero_grad()\n        F.cross_entropy(probe(features), labels).backward()\n        optimizer.step()\n    return probe\n',
     },
+    "10_interpretability": {
+        "saliency": (
+            "def saliency(model, x, target):\n"
+            "    from captum.attr import Saliency\n"
+            "    return Saliency(model).attribute(x.detach().clone().requires_grad_(), target=target).detach()\n"
+        ),
+        "grad_cam": (
+            "def grad_cam(model, layer, x, target):\n"
+            "    from captum.attr import LayerGradCam\n"
+            "    return LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True).detach()\n"
+        ),
+        "integrated_gradients": (
+            "def integrated_gradients(model, x, baseline, target, steps):\n"
+            "    import captum.attr\n"
+            "    ig = captum.attr.IntegratedGradients(model)\n"
+            "    return ig.attribute(x, baselines=baseline, target=target, n_steps=steps, method='riemann_right').detach()\n"
+        ),
+        "occlusion": (
+            "def occlusion(model, x, target, window, stride, fill=0.0):\n"
+            "    from captum.attr import Occlusion\n"
+            "    c = x.shape[1]\n"
+            "    return Occlusion(model).attribute(x, sliding_window_shapes=(c, window, window),\n"
+            "                                      strides=(c, stride, stride), target=target, baselines=fill)\n"
+        ),
+        "top_activating": (
+            "def top_activating(model, layer, images, channel, k, batch_size=64):\n"
+            "    from captum.attr import LayerActivation\n"
+            "    was = model.training\n"
+            "    model.eval()\n"
+            "    with torch.no_grad():\n"
+            "        acts = torch.cat([LayerActivation(model, layer).attribute(images[i:i + batch_size])\n"
+            "                          for i in range(0, len(images), batch_size)])\n"
+            "    model.train(was)\n"
+            "    return acts[:, channel].mean(dim=(-2, -1)).topk(k)\n"
+        ),
+    },
 }
