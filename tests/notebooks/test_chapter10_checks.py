@@ -169,6 +169,26 @@ VISIBLE = [
     ),
 ]
 
+VISIBLE.append(
+    (
+        "top_activating",
+        "records the layer with Captum's LayerActivation",
+        change(
+            (
+                "                model(images[start:start + batch_size])",
+                "                means.append(LayerActivation(model, layer).attribute(images[start:start + batch_size])"
+                "[:, channel].mean(dim=(-2, -1)))",
+            ),
+            ("    means = []\n", "    from captum.attr import LayerActivation\n    means = []\n"),
+            (
+                "    handle = layer.register_forward_hook(keep)\n",
+                "    handle = layer.register_forward_hook(lambda *args: None)\n",
+            ),
+        ),
+        ["captum", FORBIDDEN],
+    )
+)
+
 HIDDEN_ONLY = [
     (
         "saliency",
