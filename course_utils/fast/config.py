@@ -108,19 +108,23 @@ class FastConfig:
         Smoke mode (``COURSE_SMOKE=1``, or ``smoke=True``) gives a tiny run on any device.
 
         CPU (full): 10,000 training images, narrower groups (32, 64, 128), batch 256, 8 epochs,
-        float32; about 3-5 minutes on two cores. Smoke: 1,000 images, (16, 32, 32), 2 epochs.
+        float32. Measured on a shared 2-core machine with one thread (seed 0): 121 s of user CPU
+        time for the run (with per-epoch test evaluation), 75.5% test accuracy on 2,000 test
+        images, 77.0% with TTA. Smoke: 1,024 images, (16, 32, 32), 1 epoch, mirror TTA on 500
+        test images: a few seconds, accuracy near chance (it checks that everything runs).
         """
         device = torch.device(device)
         smoke = is_smoke() if smoke is None else smoke
         if smoke:
             return cls(
                 train_subset=1024,
-                test_subset=1000,
+                test_subset=500,
                 batch_size=128,
                 widths=(16, 32, 32),
                 whiten_images=512,
                 whiten_bias_epochs=1,
-                epochs=2,
+                epochs=1,
+                tta=1,
                 eval_batch_size=500,
                 autocast=None if device.type != "cuda" else "auto",
             )
