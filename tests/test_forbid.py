@@ -317,6 +317,28 @@ def test_source_rule(source: str, found: str | None) -> None:
         assert problem is not None and problem.startswith(f"`f` {found}"), problem
 
 
+@pytest.mark.parametrize(
+    "source, found",
+    [
+        ("from course_utils.fast import translate\n", "imports from `course_utils.fast`"),
+        ("from course_utils.fast.data import _helper as h\n", "imports from `course_utils.fast.data`"),
+        ("import course_utils.fast.evaluate as ev\n", "imports `course_utils.fast.evaluate`"),
+        ("from course_utils import fast\n", "imports `fast` from `course_utils`"),
+        ("def f(x):\n    return course_utils.fast.flip(x)\n", "uses `course_utils.fast`"),
+        ("from course_utils.checks import check_close\nimport torch.nn.functional as F\n", None),
+        ("def f(x):\n    fast = x.flip(-1)\n    return fast\n", None),  # the learner's own variable
+    ],
+)
+def test_a_refused_module_is_refused_whatever_the_import(source: str, found: str | None) -> None:
+    """Refusing `fast` refuses every way of importing from course_utils.fast, not only the names listed."""
+    problem = Forbid(calls=("fast",), reason="write it yourself").source_problem("f", source)
+    if found is None:
+        assert problem is None, problem
+    else:
+        assert problem is not None and problem.startswith(f"`f` {found}"), problem
+    assert Forbid(calls=("conv2d",)).source_problem("f", source) is None  # only a refused part of a path counts
+
+
 def test_rules_combine_and_indirections_can_be_allowed() -> None:
     both = NO_CONV | NO_POOLING
     assert both.source_problem("f", "y = F.avg_pool2d(x, 2)") and both.source_problem("f", "y = F.conv2d(x, w)")

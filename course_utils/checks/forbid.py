@@ -4,7 +4,8 @@ A :class:`Forbid` rule has two halves:
 
 * the *source rule* (no execution): the learner's source is parsed with
   :mod:`ast`; a name or attribute in ``calls`` (``F.conv2d``, ``torch.convolution``,
-  ``from torch.nn.functional import conv2d``), a string equal to one of them,
+  ``from torch.nn.functional import conv2d``), an imported module path holding one
+  (``from course_utils.fast.data import x`` when ``fast`` is refused), a string equal to one of them,
   and the indirections that could hide one (``getattr``, ``__import__``,
   ``importlib``, ``eval``, ``exec``, ``compile``, ``globals``, ``vars``,
   ``__dict__``, ``__builtins__``, ``sys.modules``, switching dispatch off) are
@@ -236,6 +237,8 @@ class Forbid:
                     add(node, f"uses `{ast.unparse(node)}`", hides)
             elif isinstance(node, ast.ImportFrom):
                 module = node.module or ""
+                if calls & set(module.split(".")):  # `from course_utils.fast.data import x` when `fast` is refused
+                    add(node, f"imports from `{module}`")
                 for alias in node.names:
                     if alias.name in calls:
                         add(node, f"imports `{alias.name}` from `{module}`")
@@ -243,9 +246,11 @@ class Forbid:
                         add(node, f"uses `from {module} import {alias.name}`", hides)
                 if self.indirections and module.split(".")[0] in INDIRECT_MODULES:
                     add(node, f"imports from `{module}`", hides)
-            elif isinstance(node, ast.Import) and self.indirections:
+            elif isinstance(node, ast.Import):
                 for alias in node.names:
-                    if alias.name.split(".")[0] in INDIRECT_MODULES:
+                    if calls & set(alias.name.split(".")):  # `import course_utils.fast.data as d`
+                        add(node, f"imports `{alias.name}`")
+                    elif self.indirections and alias.name.split(".")[0] in INDIRECT_MODULES:
                         add(node, f"imports `{alias.name}`", hides)
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in calls:
                 add(node, f"uses the string `{node.value!r}`")
