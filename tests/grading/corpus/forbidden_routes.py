@@ -154,4 +154,40 @@ FORBIDDEN: dict[str, dict[str, str]] = {
             "    return acts[:, channel].mean(dim=(-2, -1)).topk(k)\n"
         ),
     },
+    "12_cifar10_fast": {
+        "crop_flip": (
+            "def crop_flip(x, dy, dx, flip, pad):\n"
+            "    from torchvision.transforms.v2 import functional as TF\n"
+            "    h, w = x.shape[-2:]\n"
+            "    out = []\n"
+            "    for image, top, left, mirror in zip(x, dy.tolist(), dx.tolist(), flip.tolist()):\n"
+            "        image = TF.crop(TF.pad(image, [pad], fill=0), top, left, h, w)\n"
+            "        out.append(TF.horizontal_flip(image) if mirror else image)\n"
+            "    return torch.stack(out)\n"
+        ),
+        "label_smoothing_loss": (
+            "def label_smoothing_loss(logits, targets, smoothing):\n"
+            "    return F.cross_entropy(logits, targets, label_smoothing=smoothing)\n"
+        ),
+        "warmup_decay": (
+            "def warmup_decay(step, total, warmup, peak, start, end):\n"
+            "    import numpy as np\n"
+            "    ends = [start if warmup else peak, peak, end if total > warmup else peak]\n"
+            "    return float(np.interp(step, [0, warmup, total], ends))\n"
+        ),
+        "ema_update": (
+            "def ema_update(ema_params, params, decay):\n"
+            "    from torch.optim.swa_utils import get_ema_avg_fn\n"
+            "    average = get_ema_avg_fn(decay)\n"
+            "    with torch.no_grad():\n"
+            "        for e, p in zip(ema_params, params):\n"
+            "            e.copy_(average(e, p, None))\n"
+        ),
+        "tta_logits": (
+            "def tta_logits(model, x):\n"
+            "    from course_utils.fast import evaluate\n"
+            "    with torch.no_grad():\n"
+            "        return evaluate.tta_logits(model, x, 1)\n"
+        ),
+    },
 }
