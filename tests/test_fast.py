@@ -332,3 +332,30 @@ def test_stopwatch_adds_up_its_blocks():
             time.sleep(0.01)
     time.sleep(0.02)  # outside the blocks: not counted
     assert 0.019 < watch.seconds < 0.035
+
+
+def test_compile_runs_an_untimed_warm_up_whose_effects_are_undone(monkeypatch):
+    import course_utils.fast.train as train_module
+
+    real_compile, compiled = torch.compile, []
+
+    def eager_compile(model, **kwargs):  # dynamo without a C++ toolchain: the same tracing, eager kernels
+        compiled.append(model)
+        return real_compile(model, backend="eager")
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    cfg = dataclasses.replace(TINY, epochs=1, compile=True, warmup_steps=2)
+    data = _separable(128, 0)
+    run = train_fast(cfg, train=data, seed=3)
+    plain = train_fast(dataclasses.replace(cfg, compile=False), train=data, seed=3)
+    assert len(compiled) == 1 and run.compiled and not plain.compiled
+    assert run.compile_seconds > 0 and plain.compile_seconds == 0  # no warm-up on a CPU without compile
+    for (name, p), q in zip(run.model.state_dict().items(), plain.model.state_dict().values()):
+        torch.testing.assert_close(p, q, msg=name)  # the warm-up steps left no trace in the trained weights
+
+    model = fast_net((8, 8, 8))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    train_module._warm_up(model, model, x, y, None, steps=2)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics included
+    assert all(p.grad is None for p in model.parameters())
