@@ -359,3 +359,13 @@ def test_compile_runs_an_untimed_warm_up_whose_effects_are_undone(monkeypatch):
     train_module._warm_up(model, model, x, y, None, steps=2)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics included
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_bf16_autocast_path_runs_end_to_end():
+    # the GPU's precision path, on the CPU: bf16 batches, autocast forward, float32 loss and weights, bf16 evaluation
+    cfg = dataclasses.replace(TINY, epochs=1, autocast="bf16")
+    run = train_fast(cfg, train=_separable(128, 0), test=_separable(50, 1), seed=0)
+    assert run.precision == "bf16" and 0.0 <= run.tta_accuracy <= 1.0
+    assert all(p.dtype == torch.float32 for p in run.model.parameters())
+    batches = GpuBatches(*_separable(8, 0), batch_size=4, dtype=torch.bfloat16)
+    assert next(iter(batches))[0].dtype == torch.bfloat16
