@@ -84,6 +84,11 @@ def translate(images: torch.Tensor, shifts: torch.Tensor, pad_mode: str = "refle
 
     Returns:
         ``(B, C, H, W)``, the same dtype and device (channels-last strides).
+
+    Example:
+        >>> x = torch.arange(16, dtype=torch.uint8).reshape(1, 1, 4, 4)
+        >>> translate(x, torch.tensor([[0, 1]]))[0, 0, 0].tolist()   # row 0 moved one pixel left, reflected
+        [1, 2, 3, 2]
     """
     import torch
 

@@ -120,6 +120,11 @@ def train_fast(
 
     Raises:
         CourseError: for data of the wrong kind, or a precision the device lacks.
+
+    Example:
+        >>> cfg = FastConfig.for_device("cpu", smoke=True)
+        >>> run = train_fast(cfg, train=(x, y), test=(xt, yt), seed=0)   # doctest: +SKIP
+        >>> no_ema = train_fast(dataclasses.replace(cfg, ema=False), train=(x, y), test=(xt, yt))  # doctest: +SKIP
     """
     device = torch.device(device) if device is not None else train[0].device
     x, y = _check_data("train", train, device)
