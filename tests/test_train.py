@@ -29,6 +29,38 @@ def _model(seed=0, features=6, classes=3):
     return nn.Sequential(nn.Linear(features, 16), nn.Tanh(), nn.Linear(16, classes))
 
 
+@pytest.fixture(scope="module")
+def data():
+    """48 samples of 6 features in 3 classes, shared read-only (a test that plants a NaN clones the tensors)."""
+    return _data()
+
+
+@pytest.fixture(scope="module")
+def loader(data):
+    """6 unshuffled batches of 8: the loader holds no state, so the tests can share it."""
+    return DataLoader(data, batch_size=8)
+
+
+@pytest.fixture
+def model():
+    """A fresh model with the same initial weights in every test (``_model()`` seeds itself)."""
+    return _model()
+
+
+def _fit(model, train, val=None, *, epochs=1, lr=0.1, optimizer=None, loss_fn=None, progress=False, **options):
+    """``fit`` with the set-up most tests share: SGD at ``lr`` over the model's parameters, cross-entropy, no bar."""
+    return fit(
+        model,
+        train,
+        val,
+        epochs=epochs,
+        optimizer=optimizer if optimizer is not None else torch.optim.SGD(model.parameters(), lr=lr),
+        loss_fn=loss_fn if loss_fn is not None else nn.CrossEntropyLoss(),
+        progress=progress,
+        **options,
+    )
+
+
 def _weights(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -189,18 +221,9 @@ def test_amp_bf16_on_cpu_trains_and_autocasts():
         (GradClip(value=0.02), lambda p: nn.utils.clip_grad_value_(p, 0.02)),
     ],
 )
-def test_grad_clip_matches_torch(spec, clip):
-    loader = DataLoader(_data(), batch_size=8)
-    model, reference = _model(), _model()
-    fit(
-        model,
-        loader,
-        epochs=1,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
-        loss_fn=nn.CrossEntropyLoss(),
-        grad_clip=spec,
-        progress=False,
-    )
+def test_grad_clip_matches_torch(spec, clip, model, loader):
+    reference = _model()
+    _fit(model, loader, lr=0.5, grad_clip=spec)
     _reference_steps(reference, torch.optim.SGD(reference.parameters(), lr=0.5), loader, nn.CrossEntropyLoss(), clip)
     _assert_equal_weights(_weights(model), _weights(reference))
     unclipped = _model()
@@ -209,18 +232,9 @@ def test_grad_clip_matches_torch(spec, clip):
 
 
 @pytest.mark.parametrize("bad", [{"norm": 1.0, "value": 1.0}, {"max": 1.0}, -1.0, "1.0", {"value": 0}])
-def test_bad_grad_clip_is_explained(bad):
-    model = _model()
+def test_bad_grad_clip_is_explained(bad, model, loader):
     with pytest.raises(CourseError, match="grad_clip|clipping limit"):
-        fit(
-            model,
-            DataLoader(_data(), batch_size=8),
-            epochs=1,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            loss_fn=nn.CrossEntropyLoss(),
-            grad_clip=bad,
-            progress=False,
-        )
+        _fit(model, loader, grad_clip=bad)
 
 
 # -- schedulers ----------------------------------------------------------------------------------------------------
@@ -232,16 +246,14 @@ def test_onecycle_steps_once_per_optimizer_step(accumulate):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.5, total_steps=steps)
     seen = []
-    history = fit(
+    history = _fit(
         model,
         loader,
         epochs=3,
         optimizer=optimizer,
-        loss_fn=nn.CrossEntropyLoss(),
         scheduler=scheduler,
         scheduler_step="batch",
         accumulate=accumulate,
-        progress=False,
         callbacks=[type("Spy", (), {"on_batch_end": lambda self, s: seen.append(s.step)})()],
     )
     assert scheduler.last_epoch == steps  # one more step would make OneCycleLR raise
@@ -249,18 +261,14 @@ def test_onecycle_steps_once_per_optimizer_step(accumulate):
     assert history["lr"][0] == pytest.approx(0.5 / 25)  # OneCycleLR starts at max_lr / div_factor
 
 
-def test_epoch_schedulers_and_plateau_gets_the_validation_loss():
-    loader = DataLoader(_data(), batch_size=8)
-    model = _model()
+def test_epoch_schedulers_and_plateau_gets_the_validation_loss(model, loader):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    history = fit(
+    history = _fit(
         model,
         loader,
         epochs=3,
         optimizer=optimizer,
-        loss_fn=nn.CrossEntropyLoss(),
         scheduler=torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5),
-        progress=False,
     )
     assert history["lr"] == pytest.approx([0.1, 0.05, 0.025])
 
@@ -272,28 +280,10 @@ def test_epoch_schedulers_and_plateau_gets_the_validation_loss():
             super().step(metrics, *args, **kwargs)
 
     scheduler = Plateau(optimizer)
-    history = fit(
-        model,
-        loader,
-        loader,
-        epochs=2,
-        optimizer=optimizer,
-        loss_fn=nn.CrossEntropyLoss(),
-        scheduler=scheduler,
-        progress=False,
-    )
+    history = _fit(model, loader, loader, epochs=2, optimizer=optimizer, scheduler=scheduler)
     assert Plateau.seen == history["val_loss"]
     with pytest.raises(CourseError, match="scheduler_step='epoch'"):
-        fit(
-            model,
-            loader,
-            epochs=1,
-            optimizer=optimizer,
-            loss_fn=nn.CrossEntropyLoss(),
-            scheduler=scheduler,
-            scheduler_step="batch",
-            progress=False,
-        )
+        _fit(model, loader, optimizer=optimizer, scheduler=scheduler, scheduler_step="batch")
 
 
 # -- early stopping ------------------------------------------------------------------------------------------------
@@ -304,15 +294,13 @@ def test_early_stopping_restores_the_best_weights():
     val = DataLoader(TensorDataset(x, (y + 1) % 3), batch_size=32)  # wrong labels: validation gets worse
     model = _model()
     snapshots = {}
-    history = fit(
+    history = _fit(
         model,
         train,
         val,
         epochs=20,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.2),
-        loss_fn=nn.CrossEntropyLoss(),
+        lr=0.2,
         early_stopping=EarlyStopping(patience=2),
-        progress=False,
         callbacks=[lambda state: snapshots.__setitem__(state.epoch, _weights(state.model))],
     )
     best = min(range(len(history)), key=lambda i: history["val_loss"][i]) + 1
@@ -324,33 +312,17 @@ def test_early_stopping_restores_the_best_weights():
     )
     assert evaluate(model, val, nn.CrossEntropyLoss())["loss"] == pytest.approx(history["val_loss"][best - 1], rel=1e-6)
     with pytest.raises(CourseError, match="no val_loader"):
-        fit(
-            model,
-            train,
-            epochs=1,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            loss_fn=nn.CrossEntropyLoss(),
-            early_stopping=3,
-            progress=False,
-        )
+        _fit(model, train, early_stopping=3)
 
 
 # -- non-finite loss and learner errors ----------------------------------------------------------------------------
-def test_nan_loss_names_epoch_batch_lr_and_what_to_try():
-    x, y = _data().tensors
+def test_nan_loss_names_epoch_batch_lr_and_what_to_try(model, data):
+    x, y = data.tensors
     x = x.clone()
     x[20, 3] = float("nan")  # sample 20 is in batch 3 of size 8
-    model = _model()
     before = _weights(model)
     with pytest.raises(CourseError) as info:
-        fit(
-            model,
-            DataLoader(TensorDataset(x, y), batch_size=8),
-            epochs=2,
-            loss_fn=nn.CrossEntropyLoss(),
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.3),
-            progress=False,
-        )
+        _fit(model, DataLoader(TensorDataset(x, y), batch_size=8), epochs=2, lr=0.3)
     message = str(info.value)
     for part in ("nan", "epoch 1, batch 3", "learning rate 0.3", "lower the learning rate", "clip", "NaN"):
         assert part in message, part
@@ -382,25 +354,16 @@ class _Shift(nn.Module):
         (_Shift(), nn.CrossEntropyLoss(), "different devices"),
     ],
 )
-def test_learner_errors_are_one_sentence(model, loss_fn, message):
-    x, y = _data().tensors
-    data = TensorDataset(x, y if not isinstance(loss_fn, nn.MSELoss) else y.float())
+def test_learner_errors_are_one_sentence(model, loss_fn, message, data):
+    x, y = data.tensors
+    pairs = TensorDataset(x, y if not isinstance(loss_fn, nn.MSELoss) else y.float())
     with pytest.raises(CourseError, match=message) as info:
-        fit(
-            model,
-            DataLoader(data, batch_size=8),
-            epochs=1,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            loss_fn=loss_fn,
-            progress=False,
-        )
+        _fit(model, DataLoader(pairs, batch_size=8), loss_fn=loss_fn)
     assert "\n" not in str(info.value)
 
 
-def test_bad_batches_and_options_are_explained():
-    model = _model()
+def test_bad_batches_and_options_are_explained(model, loader):
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    loader = DataLoader(_data(), batch_size=8)
     with pytest.raises(CourseError, match="pair"):
         fit(model, [torch.randn(4, 6)], epochs=1, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), progress=False)
     for kwargs, message in [
@@ -435,43 +398,24 @@ def test_evaluate_matches_a_manual_pass_and_restores_the_mode():
     assert result["mae"] == pytest.approx((out.argmax(1) - y).abs().float().mean().item(), rel=1e-5)
 
 
-def test_callback_can_stop_and_sees_the_state():
-    model = _model()
+def test_callback_can_stop_and_sees_the_state(model, loader):
     calls = []
 
     def stop_after_two(state: FitState):
         calls.append((state.epoch, len(state.history)))
         state.stop = state.epoch == 2
 
-    history = fit(
-        model,
-        DataLoader(_data(), batch_size=8),
-        epochs=10,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        loss_fn=nn.CrossEntropyLoss(),
-        callbacks=[stop_after_two],
-        progress=False,
-    )
+    history = _fit(model, loader, epochs=10, callbacks=[stop_after_two])
     assert calls == [(1, 1), (2, 2)] and len(history) == 2
 
 
-def test_history_table_columns_and_plot(tmp_path):
+def test_history_table_columns_and_plot(model, loader):
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.axes import Axes
 
-    loader = DataLoader(_data(), batch_size=8)
-    model = _model()
-    history = fit(
-        model,
-        loader,
-        loader,
-        epochs=2,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        loss_fn=nn.CrossEntropyLoss(),
-        progress=False,
-    )
+    history = _fit(model, loader, loader, epochs=2)
     assert history.columns == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time"]
     assert history["epoch"] == [1, 2] and all(t > 0 for t in history["time"])
     assert history["train_acc"][0] == pytest.approx(history.rows[0]["train_acc"])
@@ -490,37 +434,20 @@ def test_history_table_columns_and_plot(tmp_path):
     plt.close("all")
 
 
-def test_progress_bar_runs(capsys):
-    model = _model()
-    fit(
-        model,
-        DataLoader(_data(), batch_size=8),
-        epochs=1,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        loss_fn=nn.CrossEntropyLoss(),
-        progress=True,
-    )
+def test_progress_bar_runs(capsys, model, loader):
+    _fit(model, loader, progress=True)
     assert "epoch 1/1" in capsys.readouterr().err
 
 
-def test_checkpoint_resumes_extends_and_respects_every(tmp_path):
+def test_checkpoint_resumes_extends_and_respects_every(tmp_path, loader):
     from course_utils import CheckpointSpec, load_checkpoint
 
-    loader = DataLoader(_data(), batch_size=8)
     path = tmp_path / "run.pt"
 
     def run(epochs, checkpoint):
         model = _model(seed=5)  # a fresh model each time: the weights come from the checkpoint
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-        history = fit(
-            model,
-            loader,
-            epochs=epochs,
-            optimizer=optimizer,
-            loss_fn=nn.CrossEntropyLoss(),
-            checkpoint=checkpoint,
-            progress=False,
-        )
+        history = _fit(model, loader, epochs=epochs, optimizer=optimizer, checkpoint=checkpoint)
         return model, history
 
     first, history = run(2, path)
@@ -539,35 +466,16 @@ def test_checkpoint_resumes_extends_and_respects_every(tmp_path):
     def saved_epoch(state):
         saved.append(load_checkpoint(sparse, _model(), restore_rng=False)["epoch"] if sparse.exists() else None)
 
-    model = _model()
-    fit(
-        model,
-        loader,
-        epochs=3,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        loss_fn=nn.CrossEntropyLoss(),
-        checkpoint=CheckpointSpec(sparse, every=2),
-        callbacks=[saved_epoch],
-        progress=False,
-    )
+    _fit(_model(), loader, epochs=3, checkpoint=CheckpointSpec(sparse, every=2), callbacks=[saved_epoch])
     assert saved == [None, 2, 3]  # epoch 2 (every=2) and the last epoch
     fresh, history = run(1, CheckpointSpec(path, resume=False))
     assert history.resumed_from is None and len(history) == 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_asking_for_a_missing_gpu_is_explained():
-    model = _model()
+def test_asking_for_a_missing_gpu_is_explained(model, loader):
     with pytest.raises(CourseError, match="no CUDA GPU"):
-        fit(
-            model,
-            DataLoader(_data(), batch_size=8),
-            epochs=1,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            loss_fn=nn.CrossEntropyLoss(),
-            device="cuda",
-            progress=False,
-        )
+        _fit(model, loader, device="cuda")
 
 
 def test_float16_with_grad_scaler_matches_a_torch_amp_loop(monkeypatch, tmp_path):
@@ -577,16 +485,7 @@ def test_float16_with_grad_scaler_matches_a_torch_amp_loop(monkeypatch, tmp_path
     monkeypatch.setattr(loop, "choose_precision", lambda amp, device: "fp16")
     loader = DataLoader(_data(n=64), batch_size=8)
     model, reference = _model(), _model()
-    history = fit(
-        model,
-        loader,
-        epochs=2,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.2),
-        loss_fn=nn.CrossEntropyLoss(),
-        grad_clip=1.0,
-        checkpoint=tmp_path / "amp.pt",
-        progress=False,
-    )
+    history = _fit(model, loader, epochs=2, lr=0.2, grad_clip=1.0, checkpoint=tmp_path / "amp.pt")
     assert history.precision == "fp16"
 
     optimizer = torch.optim.SGD(reference.parameters(), lr=0.2)
@@ -606,43 +505,20 @@ def test_float16_with_grad_scaler_matches_a_torch_amp_loop(monkeypatch, tmp_path
     assert saved["scale"] == scaler.get_scale() and saved["_growth_tracker"] == scaler.state_dict()["_growth_tracker"]
 
 
-def test_losses_read_back_in_groups_give_the_same_history_and_name_the_bad_batch(monkeypatch):
+def test_losses_read_back_in_groups_give_the_same_history_and_name_the_bad_batch(monkeypatch, model, data, loader):
     """On a GPU fit reads the losses back every few batches; the CPU is made to do the same here."""
     from course_utils.training import steps
 
-    loader = DataLoader(_data(), batch_size=8)
-    model = _model()
-    every_batch = fit(
-        model,
-        loader,
-        epochs=2,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        loss_fn=nn.CrossEntropyLoss(),
-        progress=False,
-    )
+    every_batch = _fit(model, loader, epochs=2)
     monkeypatch.setattr(steps, "LOSS_READ_EVERY", {"cpu": 4})
     model = _model()
-    grouped = fit(
-        model,
-        loader,
-        epochs=2,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        loss_fn=nn.CrossEntropyLoss(),
-        progress=False,
-    )
+    grouped = _fit(model, loader, epochs=2)
     assert grouped["train_loss"] == pytest.approx(every_batch["train_loss"], rel=1e-12)
-    x, y = _data().tensors
+    x, y = data.tensors
     x = x.clone()
     x[44, 0] = float("nan")  # batch 6 of 6
     with pytest.raises(CourseError, match=r"epoch 1, batch 6 \(learning rate 0.1\)"):
-        fit(
-            model,
-            DataLoader(TensorDataset(x, y), batch_size=8),
-            epochs=1,
-            loss_fn=nn.CrossEntropyLoss(),
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            progress=False,
-        )
+        _fit(model, DataLoader(TensorDataset(x, y), batch_size=8))
 
 
 # -- the training accuracy is counted in groups of batches ----------------------------------------------------------
@@ -654,14 +530,7 @@ def test_train_acc_counts_every_prediction_once(monkeypatch, group, elements):
     monkeypatch.setattr(steps, "ACC_ELEMENTS", elements)
     data = _data(n=50)  # 13 batches of 4, the last of 2
     model = _model()
-    history = fit(
-        model,
-        DataLoader(data, batch_size=4),
-        epochs=1,
-        loss_fn=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
-        progress=False,
-    )  # lr 0: the weights stay
+    history = _fit(model, DataLoader(data, batch_size=4), lr=0.0)  # lr 0: the weights stay
     x, y = data.tensors
     with torch.no_grad():
         out = model(x)
@@ -679,14 +548,7 @@ def test_per_pixel_accuracy_is_a_fraction_of_pixels(monkeypatch):
     loader = [(torch.randn(3, 2, h, w, generator=g), torch.randint(0, 3, (3, h, w), generator=g)) for h, w in sizes]
     torch.manual_seed(0)
     model = nn.Conv2d(2, 3, 1)  # per-pixel class scores
-    history = fit(
-        model,
-        loader,
-        epochs=1,
-        loss_fn=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
-        progress=False,
-    )
+    history = _fit(model, loader, lr=0.0)
     with torch.no_grad():
         hits = sum((model(x).argmax(1) == y).sum().item() for x, y in loader)
     pixels = sum(y.numel() for _, y in loader)
@@ -696,9 +558,8 @@ def test_per_pixel_accuracy_is_a_fraction_of_pixels(monkeypatch):
 
 # -- fit clears the gradients itself: the same result as Optimizer.zero_grad ---------------------------------------
 @pytest.mark.parametrize("when", ["epoch", "batch"])
-def test_param_group_added_by_a_callback_is_trained_like_a_hand_written_loop(when):
+def test_param_group_added_by_a_callback_is_trained_like_a_hand_written_loop(when, loader):
     """Fine-tuning: the first layer is frozen, then unfrozen and added to the optimiser during training."""
-    loader = DataLoader(_data(), batch_size=8)  # 6 batches
 
     def unfreeze(model, optimizer):
         model[0].requires_grad_(True)
@@ -730,20 +591,12 @@ def test_param_group_added_by_a_callback_is_trained_like_a_hand_written_loop(whe
                 unfreeze(state.model, state.optimizer)
 
     model, optimizer = start()
-    fit(
-        model,
-        loader,
-        epochs=3,
-        optimizer=optimizer,
-        loss_fn=nn.CrossEntropyLoss(),
-        callbacks=[Unfreeze()],
-        progress=False,
-    )
+    _fit(model, loader, epochs=3, optimizer=optimizer, callbacks=[Unfreeze()])
     _assert_equal_weights(_weights(model), _weights(reference))
     assert not torch.equal(model[0].weight, _model()[0].weight)  # the unfrozen layer did train
 
 
-def test_an_optimizer_own_zero_grad_and_the_profiler_label_are_kept():
+def test_an_optimizer_own_zero_grad_and_the_profiler_label_are_kept(model, loader):
     calls = []
 
     class CountingSGD(torch.optim.SGD):
@@ -751,26 +604,10 @@ def test_an_optimizer_own_zero_grad_and_the_profiler_label_are_kept():
             calls.append(set_to_none)
             super().zero_grad(set_to_none)
 
-    loader = DataLoader(_data(), batch_size=8)  # 6 batches
-    model = _model()
-    fit(
-        model,
-        loader,
-        epochs=2,
-        optimizer=CountingSGD(model.parameters(), lr=0.1),
-        loss_fn=nn.CrossEntropyLoss(),
-        progress=False,
-    )
+    _fit(model, loader, epochs=2, optimizer=CountingSGD(model.parameters(), lr=0.1))  # 6 batches an epoch
     assert calls == [True] * (2 * 6 + 2)  # after every step and at the start of each epoch
 
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        fit(
-            model,
-            loader,
-            epochs=1,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            loss_fn=nn.CrossEntropyLoss(),
-            progress=False,
-        )
+        _fit(model, loader)
     names = {event.name for event in prof.events()}
     assert "Optimizer.zero_grad#SGD.zero_grad" in names  # a profiled run still shows where zero_grad went
