@@ -204,6 +204,7 @@ def test_a_failed_write_leaves_no_file_and_still_gives_the_network(data, capsys,
     bb = course_backbone()
     assert "not cached (No space left on device)" in _one_line(capsys)
     assert list((data / "models").iterdir()) == [] and bb.model(torch.zeros(1, 3, 32, 32)).shape == (1, 8)
+    assert bb.path is None
 
 
 def test_a_last_batch_of_one_image_is_left_out_for_batchnorm(data, monkeypatch):
@@ -234,6 +235,7 @@ def test_held_out_classes_choose_the_head_and_the_file(data):
     bb = course_backbone(held_out=("truck", "airplane", "ship"), verbose=False)  # any order
     assert bb.held_out == ("airplane", "ship", "truck") and len(bb.classes) == 7 and bb.model.fc.out_features == 7
     assert bb.path.name == "course_resnet18_smoke_without-airplane-ship-truck.pt"
+    assert "(smoke mode: " in bb.description and "; airplane, ship and truck held out;" in bb.description
 
 
 @pytest.mark.parametrize("held_out", [("cat", "lion"), (), ("cat", "cat"), tuple(recipe.CIFAR10_CLASSES[:9])])

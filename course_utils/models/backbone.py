@@ -53,7 +53,7 @@ class Backbone:
         description: the line :func:`load_backbone` printed.
         accuracy: test accuracy on its own classes (course), or ``None`` (ImageNet).
         held_out: CIFAR-10 classes left out of its training (course), or ``()``.
-        path: the file its weights were loaded from, or ``None`` for a fresh download.
+        path: the file its weights are kept in, or ``None`` when they could not be saved.
     """
 
     model: nn.Module = field(repr=False)
@@ -115,7 +115,7 @@ def _course(held_out: Sequence[str], retrain: bool, why: str | None, progress: b
     smoke = f"smoke mode: {images} images, {epochs}; " if is_smoke() else ""
     line = (
         f"Using the course's ResNet-18 trained on {len(classes)} CIFAR-10 classes "
-        f"({smoke}{' and '.join(held)} held out; {how}; test accuracy {accuracy:.1%})"
+        f"({smoke}{_listed(held)} held out; {how}; test accuracy {accuracy:.1%})"
     )
     line += f": {why}." if why else "."
     return Backbone(
@@ -129,8 +129,13 @@ def _course(held_out: Sequence[str], retrain: bool, why: str | None, progress: b
         description=line,
         accuracy=accuracy,
         held_out=held,
-        path=path,
+        path=path if path.is_file() else None,
     )
+
+
+def _listed(names: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def course_backbone(
