@@ -13,8 +13,6 @@ The routes the statements forbid (`course_utils.fit` in Exercise 3, `confusion_c
 Exercise 6) score 0 with the notebook's sentence.
 """
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
@@ -40,17 +38,6 @@ def _randn(*shape):
 
 def _labels(n, k):
     return torch.randint(0, k, (n,), generator=_g)
-
-
-@dataclass
-class _Driven(Exercise):
-    """An exercise called through a notebook helper: rule sentences name the learner's function, not the helper."""
-
-    learner_name: str = ""
-
-    def rule_violation(self, sources, record):
-        why = super().rule_violation(sources, record)
-        return why.replace(f"`{self.name}`", f"`{self.learner_name}`") if why else why
 
 
 # ---------------------------------------------------------------- Exercise 1: make_cnn (driver "module")
@@ -262,7 +249,7 @@ EXERCISES = [
         returns=tuple,
         arg_names=("loader",),
     ),
-    _Driven(
+    Exercise(
         test="test_train_one_epoch",
         solutions=["train_one_epoch"],
         name="sgd_epochs",
@@ -271,16 +258,16 @@ EXERCISES = [
         timeout=30,
         forbid=NO_FIT,
         mutates=("model",),
-        learner_name="train_one_epoch",
+        label="train_one_epoch",
     ),
-    _Driven(
+    Exercise(
         test="test_evaluate",
         solutions=["evaluate"],
         name="evaluation_report",
         cases=_EVAL_CASES,
         judge=_judge_evaluation,
         timeout=20,
-        learner_name="evaluate",
+        label="evaluate",
     ),
     Exercise(
         test="test_accuracy",

@@ -65,6 +65,9 @@ class Exercise:
         mutates: names of the arguments the answer may change in place; by default every tensor and
             model argument must come back unchanged (the child snapshots them and reports changes).
         arg_names: names of the positional arguments in messages (default: the answer's own parameter names).
+        label: the learner's function to name in messages when ``name`` is a wrapper that calls it (a
+            notebook helper cell run as a setup cell, e.g. ``name="sgd_epochs"`` around the learner's
+            ``train_one_epoch``); default ``name``.
 
     Example:
         >>> Exercise(test="test_add", solutions=["add"], name="add", cases=[(1, 2)], reference=lambda a, b: a + b)
@@ -88,6 +91,7 @@ class Exercise:
     returns: Any = None
     mutates: Sequence[str] = ()
     arg_names: Sequence[str] | None = None
+    label: str | None = None
     _expected: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +103,11 @@ class Exercise:
             expected_kinds(self.returns)  # a wrong spec fails when it is loaded, not when a submission is judged
         if self.forbid is not None and not isinstance(self.forbid, Forbid):
             raise CourseError(f"Exercise {self.test}: forbid= takes a course_utils.checks.Forbid rule.")
+
+    @property
+    def shown_name(self) -> str:
+        """The function the messages name: ``label`` when the spec calls a wrapper, else ``name``."""
+        return self.label or self.name
 
     def job(self) -> dict[str, Any]:
         """What the child needs to run this exercise (its cells are added by the caller)."""
@@ -140,13 +149,13 @@ class Exercise:
         (``[argument, what changed, is a module]`` per case) and ``kinds`` (the kind of each result).
         """
         if self.forbid is not None:
-            why = self.forbid.source_problem(self.name, list(sources or ()))
+            why = self.forbid.source_problem(self.shown_name, list(sources or ()))
             if why is None and self.forbid.aten:
                 ops = record.get("ops")
                 if record.get("status") == "ok" and type(ops) is not list:
                     return "the child did not report the operations it ran"
                 why = self.forbid.ops_problem(
-                    self.name, [o for o in (ops if type(ops) is list else ()) if type(o) is str]
+                    self.shown_name, [o for o in (ops if type(ops) is list else ()) if type(o) is str]
                 )
             if why:
                 return why
@@ -156,10 +165,10 @@ class Exercise:
         for changes in mutations if type(mutations) is list else ():
             for change in changes if type(changes) is list else ():
                 if type(change) is list and len(change) == 3 and str(change[0]) not in set(self.mutates):
-                    return mutation_message(self.name, str(change[0]), str(change[1]), module=bool(change[2]))
+                    return mutation_message(self.shown_name, str(change[0]), str(change[1]), module=bool(change[2]))
         if self.returns is not None:
             for kind in kinds if type(kinds) is list else ():
-                why = returns_problem(self.name, str(kind), self.returns)
+                why = returns_problem(self.shown_name, str(kind), self.returns)
                 if why:
                     return why
         return None
