@@ -326,7 +326,8 @@ class TestChapter11(ChapterChecks):
             else:
                 assert points == 0, f"verification accepts the wrong answer {key}"
                 if key.startswith("rule "):
-                    assert FORBIDDEN in reason, reason
+                    exercise = RULE_BREAKERS[key.removeprefix("rule ")][0]
+                    assert FORBIDDEN in reason and reason.startswith(f"`{exercise}` "), reason  # not the wrapper
 
     def test_the_check_cells_use_the_spec_rules_and_the_wrapper_cells_networks(self, notebook) -> None:
         spec = _spec()
