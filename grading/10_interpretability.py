@@ -9,7 +9,8 @@ eval mode. Models and inputs differ from the notebook's (other layers, sizes,
 seeds, int targets on batches, in-place ReLUs after Grad-CAM's layer, a model
 handed over in training mode). Grad-CAM and the top-k search take a layer, so
 they are called through the chapter's helper cell ``exercise-harness``
-(``grad_cam_result``, ``top_activating_result``). Every exercise forbids Captum,
+(``grad_cam_result``, ``top_activating_result``), and ``label=`` makes every
+sentence name the learner's function. Every exercise forbids Captum,
 with the notebook's sentence; the default input rule of
 :class:`course_utils.grading.spec.Exercise` refuses a changed ``x``, a changed
 model (weights, BatchNorm statistics) and a hook left registered.
@@ -176,6 +177,7 @@ EXERCISES = [
         test="test_grad_cam",
         solutions=["grad_cam"],
         name="grad_cam_result",
+        label="grad_cam",
         cases=_GRAD_CAM_CASES,
         reference=_grad_cam,
         forbid=NO_CAPTUM,
@@ -209,6 +211,7 @@ EXERCISES = [
         test="test_top_activating",
         solutions=["top_activating"],
         name="top_activating_result",
+        label="top_activating",
         cases=_TOP_CASES,
         reference=_top_activating,
         forbid=NO_CAPTUM,
