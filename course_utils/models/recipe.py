@@ -15,6 +15,12 @@ keeping the images as one uint8 tensor and augmenting whole batches at once:
   schedule as in Smith & Topin, 2019, without the momentum cycle); cross-entropy loss;
 - the test accuracy measured on the same classes' test images.
 
+Width and epochs were chosen by measurement (full mode, one thread, on the course's 2-core
+CPU while other jobs shared it, so CPU seconds are quoted): width 16 for 4 epochs reached
+81.7% test accuracy in 471 CPU seconds, width 8 for 10 epochs 84.2% in 540. The default is
+width 8 for 8 epochs: four fifths of that run's work, to stay near five minutes on two idle
+cores.
+
 Everything random draws from generators seeded by the recipe, so the same code gives the
 same weights (on the same machine and PyTorch version), and the learner's global random
 state is left as it was.
@@ -46,8 +52,8 @@ RECIPE_VERSION = 1  # raise it whenever the training code changes what a recipe 
 class Recipe:
     """Every setting that decides the backbone's weights; a cached file made by another recipe is retrained."""
 
-    width: int = DEFAULT_WIDTH  # channels of layer1 (layer4 has 8x)
-    epochs: int = 8  # passes over the training images
+    width: int = DEFAULT_WIDTH  # channels of layer1 (layer4 has 8x); see the measurements above
+    epochs: int = 8  # passes over the 40,000 training images
     batch_size: int = 256  # images per optimiser step
     max_lr: float = 0.2  # peak learning rate of the warm-up / cosine schedule
     warmup: float = 0.25  # fraction of the steps spent warming up to max_lr

@@ -29,7 +29,7 @@ from ..errors import CourseError
 if TYPE_CHECKING:
     from torch import nn
 
-DEFAULT_WIDTH = 16  # channels of layer1; layer4 has 8x as many
+DEFAULT_WIDTH = 8  # channels of layer1; layer4 has 8x as many (the course backbone's width, see models.recipe)
 
 
 def _stage(in_channels: int, channels: int, stride: int) -> nn.Sequential:
@@ -60,9 +60,9 @@ def course_resnet18(num_classes: int = 8, *, width: int = DEFAULT_WIDTH) -> nn.M
         CourseError: when ``num_classes`` or ``width`` is not a positive integer.
 
     Example:
-        >>> model = course_resnet18(num_classes=8, width=16)
+        >>> model = course_resnet18(num_classes=8, width=8)
         >>> model.fc                                     # doctest: +SKIP
-        Linear(in_features=128, out_features=8, bias=True)
+        Linear(in_features=64, out_features=8, bias=True)
         >>> model(torch.zeros(2, 3, 32, 32)).shape       # doctest: +SKIP
         torch.Size([2, 8])
     """
