@@ -170,7 +170,9 @@ def exec_source(source: str, ns: dict, label: str = "cell") -> Any:
     if last is not None:
         tree.body = tree.body[:-1]
     exec(_compile(ast.unparse(tree), label), ns)  # noqa: S102 - the course's own notebook
-    return eval(_compile(ast.unparse(last.value), label, "eval"), ns) if last is not None else None
+    # The last expression gets its own file name: under the cell's name it would replace the
+    # cell's source in linecache, and inspect.getsource of a function defined above it would fail.
+    return eval(_compile(ast.unparse(last.value), f"{label}, last line", "eval"), ns) if last is not None else None
 
 
 def namespace(nb: nbformat.NotebookNode, *, replace: dict[str, str] | None = None, hyper: bool = False) -> dict:

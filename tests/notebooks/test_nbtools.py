@@ -77,3 +77,15 @@ def test_the_exercises_introduction_must_say_how_to_go_on(chapter) -> None:
     assert structure_problems(nb, CHAPTER) == []
     intro.source = intro.source.replace("Run Selected Cell and All Below", "Run the rest")
     assert any("Run Selected Cell and All Below" in p for p in structure_problems(nb, CHAPTER))
+
+
+def test_a_function_defined_in_a_cell_that_ends_in_an_expression_keeps_its_source():
+    """Forbid's source rule reads learner functions with inspect.getsource; a cell's last line must not hide them."""
+    import inspect
+
+    from nbtools import exec_source
+
+    ns: dict = {}
+    value = exec_source("def helper(x):\n    return x + 1\n\nhelper(1)\n", ns, "ending-in-a-value")
+    assert value == 2
+    assert "return x + 1" in inspect.getsource(ns["helper"])
