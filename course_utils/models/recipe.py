@@ -17,9 +17,9 @@ keeping the images as one uint8 tensor and augmenting whole batches at once:
 
 Width and epochs were chosen by measurement (full mode, one thread, on the course's 2-core
 CPU while other jobs shared it, so CPU seconds are quoted): width 16 for 4 epochs reached
-81.7% test accuracy in 471 CPU seconds, width 8 for 10 epochs 84.2% in 540. The default is
-width 8 for 8 epochs: four fifths of that run's work, to stay near five minutes on two idle
-cores.
+81.7% test accuracy in 471 CPU seconds, width 8 for 10 epochs 84.2% in 540, and the default,
+width 8 for 8 epochs, 83.4% in 398 CPU seconds: under five minutes on two idle cores if two
+threads run it at least 1.33 times as fast as one (the idle wall time is not measured yet).
 
 Everything random draws from generators seeded by the recipe, so the same code gives the
 same weights (on the same machine and PyTorch version), and the learner's global random
