@@ -114,10 +114,6 @@ FORBIDDEN: dict[str, dict[str, str]] = {
         "basic_block": "from torchvision.models.resnet import BasicBlock as TorchvisionBasicBlock\n\n\nclass BasicBlock(TorchvisionBasicBlock):\n    def __init__(self, in_planes, planes, stride=1):\n        downsample = None\n        if stride != 1 or in_planes != planes:\n            downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))\n        super().__init__(in_planes, planes, stride, downsample)\n",
         "bottleneck_params": 'def bottleneck_params(in_planes: int, planes: int, stride: int = 1) -> int:\n    """Trainable parameters of Bottleneck(in_planes, planes, stride), downsample included."""\n    return sum(p.numel() for p in Bottleneck(in_planes, planes, stride).parameters())\n',
     },
-    "11_transfer_learning": {
-        "count_trainable": 'def count_trainable(model):\n    """The number of elements of the model\'s parameters that require gradients.\n\n    Args:\n        model: any nn.Module; some of its parameters may have requires_grad=False.\n\n    Returns:\n        An int, e.g. 1026 for a frozen backbone under a new nn.Linear(512, 2) head.\n    """\n    from course_utils.checks import count_parameters\n    return count_parameters(model, trainable_only=True)\n',
-        "fit_linear_probe": 'def fit_linear_probe(features, labels, num_classes, steps, lr):\n    """A linear classifier trained by full-batch gradient descent on the mean cross-entropy, from zero weights.\n\n    Args:\n        features: (N, D) float32 or float64.\n        labels: (N,) int64 in 0 .. num_classes - 1.\n        num_classes: K, the number of outputs.\n        steps: gradient-descent steps.\n        lr: step size.\n\n    Returns:\n        nn.Linear(D, K) in the dtype of features, holding the trained weight (K, D) and bias (K,).\n    """\n    probe = nn.Linear(features.shape[1], num_classes, dtype=features.dtype)\n    nn.init.zeros_(probe.weight)\n    nn.init.zeros_(probe.bias)\n    optimizer = torch.optim.SGD(probe.parameters(), lr=lr)\n    for _ in range(steps):\n        optimizer.zero_grad()\n        F.cross_entropy(probe(features), labels).backward()\n        optimizer.step()\n    return probe\n',
-    },
     "10_interpretability": {
         "saliency": (
             "def saliency(model, x, target):\n"
@@ -153,6 +149,10 @@ FORBIDDEN: dict[str, dict[str, str]] = {
             "    model.train(was)\n"
             "    return acts[:, channel].mean(dim=(-2, -1)).topk(k)\n"
         ),
+    },
+    "11_transfer_learning": {
+        "count_trainable": 'def count_trainable(model):\n    """The number of elements of the model\'s parameters that require gradients.\n\n    Args:\n        model: any nn.Module; some of its parameters may have requires_grad=False.\n\n    Returns:\n        An int, e.g. 1026 for a frozen backbone under a new nn.Linear(512, 2) head.\n    """\n    from course_utils.checks import count_parameters\n    return count_parameters(model, trainable_only=True)\n',
+        "fit_linear_probe": 'def fit_linear_probe(features, labels, num_classes, steps, lr):\n    """A linear classifier trained by full-batch gradient descent on the mean cross-entropy, from zero weights.\n\n    Args:\n        features: (N, D) float32 or float64.\n        labels: (N,) int64 in 0 .. num_classes - 1.\n        num_classes: K, the number of outputs.\n        steps: gradient-descent steps.\n        lr: step size.\n\n    Returns:\n        nn.Linear(D, K) in the dtype of features, holding the trained weight (K, D) and bias (K,).\n    """\n    probe = nn.Linear(features.shape[1], num_classes, dtype=features.dtype)\n    nn.init.zeros_(probe.weight)\n    nn.init.zeros_(probe.bias)\n    optimizer = torch.optim.SGD(probe.parameters(), lr=lr)\n    for _ in range(steps):\n        optimizer.zero_grad()\n        F.cross_entropy(probe(features), labels).backward()\n        optimizer.step()\n    return probe\n',
     },
     "12_cifar10_fast": {
         "crop_flip": (
