@@ -66,6 +66,23 @@ STUB = "raise NotImplementedError()"  # nbgrader's code stub for Python
 # ---------------------------------------------------------------- reading a notebook
 
 
+def spec_module(chapter: str) -> Any:
+    """``grading/<chapter>.py`` imported as a module (its EXERCISES, its Forbid rules, its wrapper names)."""
+    import importlib.util
+
+    module_spec = importlib.util.spec_from_file_location(f"_spec_{chapter}", ROOT / "grading" / f"{chapter}.py")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def answer_with_keys(quiz: Any) -> int:
+    """Answer every question of a chapter's Quiz with its own key and return ``quiz.score()``."""
+    for i, q in enumerate(quiz.questions):
+        quiz.answer(i, q["answer"] if q["kind"] != "text" else q["answer"][0])
+    return quiz.score()
+
+
 def load_solution(chapter: str) -> nbformat.NotebookNode:
     """The instructor notebook ``solutions/<chapter>/<chapter>.ipynb``."""
     return nbformat.read(str(ROOT / "solutions" / chapter / f"{chapter}.ipynb"), as_version=4)

@@ -8,18 +8,18 @@ reached by Run All and answerable.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbtools import (  # noqa: E402
-    ROOT,
     ChapterChecks,
+    answer_with_keys,
     autograder_source,
     exec_source,
     namespace,
     run_cell,
+    spec_module,
     without_hidden,
 )
 
@@ -280,16 +280,11 @@ class TestChapter08(ChapterChecks):
         assert index < first_exercise
         quiz = exec_source(source, ns, "quiz")
         assert abs(quiz.questions[0]["answer"] - 0.1) < 1e-12  # the cosine's midpoint
-        for i, q in enumerate(quiz.questions):
-            quiz.answer(i, q["answer"] if q["kind"] != "text" else q["answer"][0])
-        assert quiz.score() == len(quiz.questions)
+        assert answer_with_keys(quiz) == len(quiz.questions)
 
     def test_check_cells_use_the_spec_rules_and_wrappers(self, notebook) -> None:
         """The notebook's Forbid rules equal the verification spec's, and both graders call the same wrappers."""
-        path = ROOT / "grading" / f"{self.CHAPTER}.py"
-        module_spec = importlib.util.spec_from_file_location("_spec08", path)
-        spec = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(spec)
+        spec = spec_module(self.CHAPTER)
         assert spec.SETUP_CELLS == ["check-wrappers"]
         wrappers = next(c.source for c in notebook.cells if c.get("id") == "check-wrappers")
         for exercise, rule, wrapper in (

@@ -10,7 +10,6 @@ spec's; the concept cells' helpers do what the prose says.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from nbtools import (  # noqa: E402
     autograder_source,
     exec_source,
     solution_cells,
+    spec_module,
     verified_variant_scores,
     with_answer,
 )
@@ -300,10 +300,7 @@ def _with_check_wrappers(monkeypatch):
 
 
 def _spec():
-    spec = importlib.util.spec_from_file_location("grading_11", ROOT / "grading" / f"{CHAPTER}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return spec_module(CHAPTER)
 
 
 class TestChapter11(ChapterChecks):

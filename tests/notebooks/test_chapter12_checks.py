@@ -8,7 +8,6 @@ import from course_utils.fast, and the quiz is encoded, reached by Run All and a
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -16,13 +15,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbtools import (  # noqa: E402
-    ROOT,
     ChapterChecks,
+    answer_with_keys,
     autograder_source,
     exec_source,
     load_solution,
     namespace,
     run_cell,
+    spec_module,
     without_hidden,
 )
 
@@ -338,16 +338,11 @@ class TestChapter12(ChapterChecks):
         assert index < first_exercise
         quiz = exec_source(source, {}, "quiz")
         assert abs(quiz.questions[1]["answer"] - 0.82) < 1e-12  # 0.8 + 0.2 / 10
-        for i, q in enumerate(quiz.questions):
-            quiz.answer(i, q["answer"] if q["kind"] != "text" else q["answer"][0])
-        assert quiz.score() == len(quiz.questions)
+        assert answer_with_keys(quiz) == len(quiz.questions)
 
     def test_check_cells_use_the_spec_rules_and_wrappers(self, notebook) -> None:
         """The notebook's Forbid rules equal the verification spec's, and both graders call the same wrappers."""
-        path = ROOT / "grading" / f"{self.CHAPTER}.py"
-        module_spec = importlib.util.spec_from_file_location("_spec12", path)
-        spec = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(spec)
+        spec = spec_module(self.CHAPTER)
         assert spec.SETUP_CELLS == ["check-wrappers"]
         wrappers = next(c.source for c in notebook.cells if c.get("id") == "check-wrappers")
         for exercise, rule, wrapper in (
@@ -379,10 +374,7 @@ class TestChapter12(ChapterChecks):
     )
     def test_every_rule_refuses_the_recipes_own_code(self, notebook, route: str) -> None:
         """However the learner reaches course_utils.fast, every exercise's rule refuses it."""
-        path = ROOT / "grading" / f"{self.CHAPTER}.py"
-        module_spec = importlib.util.spec_from_file_location("_spec12_rules", path)
-        spec = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(spec)
+        spec = spec_module(self.CHAPTER)
         for exercise in spec.EXERCISES:
             problem = exercise.forbid.source_problem(exercise.name, f"def f(x):\n    {route}\n    return x\n")
             assert problem is not None and "forbids" in problem, (exercise.test, route)
