@@ -212,6 +212,26 @@ def namespace(nb: nbformat.NotebookNode, *, replace: dict[str, str] | None = Non
     return ns
 
 
+def run_setup_cells_too(monkeypatch: pytest.MonkeyPatch, *cell_ids: str) -> None:
+    """Make :func:`namespace` also run these locked cells after the solution cells.
+
+    What verification does with a spec's ``SETUP_CELLS``: chapters whose checks call
+    helpers from a locked cell (e.g. ``check-helpers``) use it in an autouse fixture.
+    """
+    module = sys.modules[__name__]
+    original = module.namespace
+
+    def with_setup(nb: nbformat.NotebookNode, **kwargs: Any) -> dict:
+        ns = original(nb, **kwargs)
+        for cell_id in cell_ids:
+            cells = [c for c in nb.cells if c.get("id") == cell_id]
+            assert len(cells) == 1, f"no cell with id {cell_id!r}"
+            exec_source(cells[0].source, ns, cell_id)
+        return ns
+
+    monkeypatch.setattr(module, "namespace", with_setup)
+
+
 @dataclass
 class Ran:
     stdout: str

@@ -175,16 +175,7 @@ def _whole(exercise: str, body: str) -> str:
 @pytest.fixture(autouse=True)
 def _with_check_helpers(monkeypatch):
     """The namespace of a graded notebook also holds the helper cell the checks of Exercises 1 and 5 call."""
-    original = nbtools.namespace
-
-    def namespace(nb, **kwargs):
-        ns = original(nb, **kwargs)
-        helper = [c for c in nb.cells if c.get("id") == HELPERS]
-        assert len(helper) == 1, f"no cell with id {HELPERS!r}"
-        exec_source(helper[0].source, ns, HELPERS)
-        return ns
-
-    monkeypatch.setattr(nbtools, "namespace", namespace)
+    nbtools.run_setup_cells_too(monkeypatch, HELPERS)
 
 
 class TestChapter06(ChapterChecks):

@@ -287,16 +287,7 @@ for _ in range(steps):
 @pytest.fixture(autouse=True)
 def _with_check_wrappers(monkeypatch):
     """The namespace of a graded notebook also holds the wrapper cell every check calls."""
-    original = nbtools.namespace
-
-    def namespace(nb, **kwargs):
-        ns = original(nb, **kwargs)
-        wrappers = [c for c in nb.cells if c.get("id") == WRAPPERS]
-        assert len(wrappers) == 1, f"no cell with id {WRAPPERS!r}"
-        exec_source(wrappers[0].source, ns, WRAPPERS)
-        return ns
-
-    monkeypatch.setattr(nbtools, "namespace", namespace)
+    nbtools.run_setup_cells_too(monkeypatch, WRAPPERS)
 
 
 def _spec():
